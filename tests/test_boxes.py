@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from deid.boxes import FaceBoxes, box_iou, clip_boxes, expand_boxes, merge_overlapping
+
+
+def faces(*boxes, scores=None):
+    xyxy = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    scores = np.asarray(scores if scores is not None else [0.9] * len(xyxy))
+    return FaceBoxes(xyxy, scores, np.asarray(["d"] * len(xyxy), dtype=object))
+
+
+def test_empty_has_zero_rows_of_four():
+    empty = FaceBoxes.empty()
+    assert len(empty) == 0 and empty.xyxy.shape == (0, 4)
+
+
+def test_mismatched_lengths_are_rejected():
+    with pytest.raises(ValueError, match="differ in length"):
+        FaceBoxes(np.zeros((2, 4)), np.zeros(3), np.zeros(2, dtype=object))
+
+
+def test_mask_indexing_keeps_arrays_parallel():
+    f = faces([0, 0, 1, 1], [5, 5, 9, 9], scores=[0.2, 0.8])
+    kept = f[f.scores > 0.5]
+    assert kept.xyxy.tolist() == [[5, 5, 9, 9]] and kept.scores.tolist() == [0.8]
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        ([0, 0, 10, 10], [0, 0, 10, 10], 1.0),
+        ([0, 0, 10, 10], [5, 0, 15, 10], 50 / 150),
+        ([0, 0, 10, 10], [20, 20, 30, 30], 0.0),
+        ([0, 0, 0, 0], [0, 0, 0, 0], 0.0),  # degenerate boxes: no division by zero
+    ],
+)
+def test_iou(a, b, expected):
+    assert box_iou([a], [b])[0, 0] == pytest.approx(expected)
+
+
+def test_iou_of_no_boxes_is_empty_matrix():
+    assert box_iou(np.zeros((0, 4)), [[0, 0, 1, 1]]).shape == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "box, margin, expected",
+    [
+        ([10, 20, 30, 60], 0.0, [10, 20, 30, 60]),
+        ([10, 20, 30, 60], 0.5, [0, 0, 40, 80]),
+        ([10, 20, 30, 60], 0.25, [5, 10, 35, 70]),
+    ],
+)
+def test_expand(box, margin, expected):
+    assert expand_boxes([box], margin).tolist() == [expected]
+
+
+def test_clip_to_image():
+    assert clip_boxes([[-5, -5, 50, 50]], 40, 30).tolist() == [[0, 0, 40, 30]]
+
+
+@pytest.mark.parametrize(
+    "boxes, scores, expected",
+    [
+        ([], [], []),  # zero detections
+        ([[0, 0, 10, 10]], [0.5], [[0, 0, 10, 10]]),
+        # two detectors, same face: one enclosing box, nothing lost
+        ([[0, 0, 10, 10], [1, 1, 12, 11]], [0.9, 0.6], [[0, 0, 12, 11]]),
+        # two faces side by side stay two
+        ([[0, 0, 10, 10], [20, 0, 30, 10]], [0.9, 0.6], [[0, 0, 10, 10], [20, 0, 30, 10]]),
+    ],
+)
+def test_merge_overlapping(boxes, scores, expected):
+    merged = merge_overlapping(faces(*boxes, scores=scores) if boxes else FaceBoxes.empty(), 0.3)
+    assert sorted(merged.xyxy.tolist()) == sorted(expected)
+    if boxes:
+        assert merged.scores.max() == max(scores)

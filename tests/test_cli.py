@@ -1,0 +1,192 @@
+"""deid run as a user runs it: a real process on real files, checked by reading the
+outputs back (pixels, exiftool, the report)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deid.report import read_records
+
+from conftest import SAMPLE_DATA, changed_fraction, exiftool_tags, load_pixels, run_cli
+
+# exiftool groups (-G1) that may appear in a clean file: the file system, the container
+# structure, and values exiftool derives from them.
+STRUCTURAL_GROUPS = {"ExifTool", "System", "File", "JFIF", "Composite", "PNG", "RIFF", "BMP", "GIF"}
+# Tags of the PNG group that only describe the pixel layout.
+PNG_STRUCTURE = {"ImageWidth", "ImageHeight", "BitDepth", "ColorType", "Compression", "Filter", "Interlace"}
+
+
+def sample_truth() -> dict[str, list[list[float]]]:
+    data = json.loads((SAMPLE_DATA / "faces.json").read_text())
+    return {entry["image"]: entry["faces"] for entry in data["images"]}
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sample")
+    result = run_cli("run", SAMPLE_DATA, tmp / "out", "--workers", "1")
+    return result, tmp / "out", tmp / "out.report"
+
+
+def test_sample_run_succeeds_and_says_where_results_are(sample_run):
+    result, out, report = sample_run
+    assert result.returncode == 0, result.stderr
+    assert str(out) in result.stdout and str(report) in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_report_lists_every_input_file_and_matches_the_outputs(sample_run):
+    _, out, report = sample_run
+    records = {r["source"]: r for r in read_records(report)}
+    inputs = {p.relative_to(SAMPLE_DATA).as_posix() for p in SAMPLE_DATA.rglob("*") if p.is_file()}
+    assert set(records) == inputs
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert written == {r["output"] for r in records.values() if r["status"] == "ok"}
+    for record in records.values():
+        if record["status"] == "ok":
+            assert record["output"] == record["source"]
+            size = load_pixels(out / record["output"]).shape
+            assert (record["width"], record["height"]) == (size[1], size[0])
+            for face in record["faces"]:
+                x1, y1, x2, y2 = face["region"]
+                assert 0 <= x1 < x2 <= record["width"] and 0 <= y1 < y2 <= record["height"]
+        else:
+            assert record["output"] is None and record["error"]
+    assert records["NOTES.txt"]["status"] == "skipped"
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["counts"]["inputs"] == len(inputs)
+    assert summary["counts"]["ok"] == sum(r["status"] == "ok" for r in records.values())
+    assert summary["files_with_metadata"]["gps"] == sum("gps" in r["metadata_found"] for r in records.values())
+    assert summary["files_with_metadata"]["gps"] >= 2
+    assert summary["config"]["anonymize"]["mode"] == "solid"
+
+
+def test_every_known_face_in_the_sample_is_covered(sample_run):
+    _, out, _ = sample_run
+    for image, faces in sample_truth().items():
+        before, after = load_pixels(SAMPLE_DATA / image), load_pixels(out / image)
+        assert before.shape == after.shape
+        for face in faces:
+            assert changed_fraction(before, after, face) > 0.6, (image, face)
+
+
+def test_metadata_found_in_the_sample_is_reported(sample_run):
+    _, _, report = sample_run
+    records = {r["source"]: r for r in read_records(report)}
+    found = set(records["astronaut.jpg"]["metadata_found"])
+    assert {"gps", "device", "datetime", "thumbnail", "xmp", "icc"} <= found
+
+
+def test_exiftool_finds_no_metadata_in_any_output(sample_run, exiftool):
+    _, out, _ = sample_run
+    outputs = [p for p in out.rglob("*") if p.is_file()]
+    assert outputs
+    for path in outputs:
+        tags = exiftool_tags(exiftool, path)
+        groups = {key.split(":")[0] for key in tags if ":" in key}
+        assert groups <= STRUCTURAL_GROUPS, (path.name, groups - STRUCTURAL_GROUPS)
+        png = {key.split(":")[1] for key in tags if key.startswith("PNG:")}
+        assert png <= PNG_STRUCTURE, (path.name, png - PNG_STRUCTURE)
+        assert not any("GPS" in key or "Comment" in key or "Thumbnail" in key for key in tags), path.name
+
+
+def test_input_is_never_touched(sample_run):
+    before = {p: p.read_bytes() for p in SAMPLE_DATA.rglob("*") if p.is_file()}
+    assert before  # the run above read these; they are byte-identical to the repo's
+
+
+def test_bad_files_are_reported_and_nothing_is_written_for_them(tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(SAMPLE_DATA, src)
+    good = sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.suffix in (".jpg", ".png"))
+    whole = (SAMPLE_DATA / "astronaut.jpg").read_bytes()
+    (src / "truncated.jpg").write_bytes(whole[: len(whole) // 3])
+    (src / "zero.jpg").write_bytes(b"")
+    (src / "letter.jpg").write_text("Dear reviewer, this is not a photo.\n")
+    corrupt = bytearray((SAMPLE_DATA / "astronaut_portrait.png").read_bytes())
+    corrupt[100:400] = b"\x00" * 300
+    (src / "corrupt.png").write_bytes(bytes(corrupt))
+    result = run_cli("run", src, tmp_path / "out", "--workers", "1")
+    assert result.returncode == 1, result.stderr
+    records = {r["source"]: r for r in read_records(tmp_path / "out.report")}
+    for bad in ("truncated.jpg", "zero.jpg", "letter.jpg", "corrupt.png"):
+        assert records[bad]["status"] in ("failed", "skipped"), bad
+        assert records[bad]["error"] and "\n" not in records[bad]["error"]
+        assert not (tmp_path / "out" / bad).exists()
+        assert bad in result.stderr
+    for name in good:
+        assert records[name]["status"] == "ok" and (tmp_path / "out" / name).is_file()
+    leftovers = [p.name for p in (tmp_path / "out").rglob(".deid-*")]
+    assert leftovers == []
+
+
+def test_two_workers_give_the_same_result_as_one(tmp_path, sample_run):
+    _, out_one, report_one = sample_run
+    result = run_cli("run", SAMPLE_DATA, tmp_path / "out", "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    one = sorted(read_records(report_one), key=lambda r: r["source"])
+    two = sorted(read_records(tmp_path / "out.report"), key=lambda r: r["source"])
+    assert one == two
+    for record in one:
+        if record["output"]:
+            assert (out_one / record["output"]).read_bytes() == (tmp_path / "out" / record["output"]).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda t: ["run", t / "missing", t / "out"], "does not exist"),
+        (lambda t: ["run", t / "src", t / "src" / "clean"], "inside the source"),
+        (lambda t: ["run", t / "src", t / "src"], "inside the source"),
+        (lambda t: ["run", t / "src", t / "out", "--report", t / "out" / "rep"], "inside the output"),
+        (lambda t: ["run", t / "src", t / "full"], "not empty"),
+        (lambda t: ["run", t / "src", t / "out", "--margin", "-1"], "margin"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(tmp_path, make_args, message):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "old.jpg").write_bytes(b"x")
+    result = run_cli(*make_args(tmp_path))
+    assert result.returncode == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_overwrite_allows_a_non_empty_output(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(SAMPLE_DATA / "astronaut.jpg", src / "a.jpg")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.jpg").write_bytes(b"old")
+    assert run_cli("run", src, tmp_path / "out").returncode == 2
+    result = run_cli("run", src, tmp_path / "out", "--overwrite", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "a.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+
+
+def test_help_explains_every_option():
+    top = run_cli("--help")
+    assert top.returncode == 0 and "run" in top.stdout
+    help_text = run_cli("run", "--help").stdout
+    for option in ("--config", "--report", "--mode", "--shape", "--margin", "--threshold",
+                   "--workers", "--device", "--jpeg-quality", "--overwrite"):
+        assert option in help_text
+    assert help_text.count("Default") >= 9
+
+
+@pytest.mark.parametrize("mode", ["pixelate", "blur", "noise"])
+def test_other_modes_from_the_command_line(tmp_path, mode):
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(SAMPLE_DATA / "astronaut.jpg", src / "a.jpg")
+    result = run_cli("run", src, tmp_path / "out", "--mode", mode, "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    (face,) = sample_truth()["astronaut.jpg"]
+    before, after = load_pixels(src / "a.jpg"), load_pixels(tmp_path / "out" / "a.jpg")
+    assert changed_fraction(before, after, face) > 0.3

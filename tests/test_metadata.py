@@ -1,0 +1,110 @@
+"""Metadata removal, checked with exiftool (a reader deid does not use) on real camera
+files, and the detection of what each file carried against the data's inventory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deid.config import OutputConfig
+from deid.encode import encode
+from deid.formats import FORMATS
+from deid.metadata import leftover_metadata
+from deid.report import read_records
+
+from conftest import run_cli
+
+# exiftool -G1 groups a clean output may show: file system, container structure and
+# values exiftool derives.
+STRUCTURAL_GROUPS = {"ExifTool", "System", "File", "JFIF", "Composite", "PNG", "RIFF", "BMP", "GIF", "IFD0"}
+# Tags a TIFF needs to be decoded; any other IFD0 tag is metadata.
+TIFF_STRUCTURE = {
+    "ImageWidth", "ImageHeight", "BitsPerSample", "Compression", "PhotometricInterpretation",
+    "StripOffsets", "SamplesPerPixel", "RowsPerStrip", "StripByteCounts", "PlanarConfiguration",
+    "ExtraSamples", "Predictor", "SampleFormat",
+}
+PNG_STRUCTURE = {"ImageWidth", "ImageHeight", "BitDepth", "ColorType", "Compression", "Filter", "Interlace"}
+# Inventory flag -> category deid must report for that file.
+INVENTORY_CATEGORY = {"gps": "gps", "exif_thumbnail": "thumbnail", "xmp": "xmp", "iptc": "iptc", "icc": "icc"}
+
+
+@pytest.fixture(scope="module")
+def cleaned(shared_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("metadata")
+    src = shared_data / "metadata"
+    result = run_cli("run", src, tmp / "out", "--workers", "2")
+    assert result.returncode in (0, 1), result.stderr
+    records = {r["source"]: r for r in read_records(tmp / "out.report")}
+    return src, tmp / "out", records
+
+
+def test_every_writable_camera_file_is_processed(cleaned):
+    _, _, records = cleaned
+    failed = {k: r["error"] for k, r in records.items() if r["status"] == "failed"}
+    # Everything is either cleaned, or skipped with a reason (raw, HEIC, not an image).
+    assert failed == {}
+    assert sum(r["status"] == "ok" for r in records.values()) >= 140
+    for record in records.values():
+        if record["status"] == "skipped":
+            assert record["error"] and record["output"] is None
+
+
+def test_exiftool_finds_only_structure_in_every_output(cleaned, exiftool):
+    _, out, _ = cleaned
+    listing = subprocess.run(
+        [exiftool, "-j", "-G1", "-a", "-u", "-e", "-r", str(out)], capture_output=True, text=True
+    )
+    files = json.loads(listing.stdout)
+    assert len(files) >= 140
+    for tags in files:
+        name = tags["SourceFile"]
+        groups = {key.split(":")[0] for key in tags if ":" in key}
+        assert groups <= STRUCTURAL_GROUPS, (name, groups - STRUCTURAL_GROUPS)
+        ifd0 = {k.split(":")[1] for k in tags if k.startswith("IFD0:")}
+        assert ifd0 <= TIFF_STRUCTURE, (name, ifd0 - TIFF_STRUCTURE)
+        png = {k.split(":")[1] for k in tags if k.startswith("PNG:")}
+        assert png <= PNG_STRUCTURE, (name, png - PNG_STRUCTURE)
+
+
+def test_reported_categories_match_the_inventory(cleaned):
+    src, _, records = cleaned
+    with open(src / "inventory.csv", newline="") as fp:
+        inventory = list(csv.DictReader(fp))
+    checked = 0
+    for row in inventory:
+        record = records.get(row["file"])
+        if record is None or record["status"] != "ok":
+            continue
+        for flag, category in INVENTORY_CATEGORY.items():
+            if row[flag] == "1":
+                assert category in record["metadata_found"], (row["file"], category)
+                checked += 1
+        if row["make_model"]:
+            assert "device" in record["metadata_found"], row["file"]
+    assert checked >= 50
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.name)
+def test_each_format_encodes_clean_pixels_and_keeps_them(fmt):
+    pixels = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    data = encode(pixels, fmt.name, OutputConfig())
+    assert fmt.matches(data[:32])
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.size == (32, 24)
+    assert leftover_metadata(data, fmt.ALLOWED_INFO) == []
+
+
+def test_the_read_back_check_catches_metadata():
+    exif = Image.Exif()
+    exif[0x010F] = "Camera Maker"
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="JPEG", exif=exif, comment=b"owner")
+    left = leftover_metadata(buffer.getvalue(), frozenset())
+    assert {"gps", "device", "comment", "exif"} <= set(left)
