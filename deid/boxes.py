@@ -67,6 +67,36 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
+def box_ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over the smaller box's area, N x M: 1.0 when one box lies inside the
+    other, as a face cut by a tile seam lies inside the whole face found in the next tile."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(bottom_right - top_left, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    smaller = np.minimum(box_areas(a)[:, None], box_areas(b)[None, :])
+    return np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
+
+
+def nms(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
+    """Non-maximum suppression: of boxes overlapping by ``iou_threshold`` or more, keep the
+    highest scoring. For one detector's raw output, where overlaps are the same face."""
+    if len(faces) == 0:
+        return faces
+    order = np.argsort(-faces.scores, kind="stable")
+    iou = box_iou(faces.xyxy[order], faces.xyxy[order])
+    suppressed = np.zeros(len(order), dtype=bool)
+    keep = []
+    for i in range(len(order)):
+        if suppressed[i]:
+            continue
+        keep.append(order[i])
+        suppressed |= iou[i] >= iou_threshold
+    return faces[np.asarray(keep)]
+
+
 def expand_boxes(xyxy: np.ndarray, margin: float) -> np.ndarray:
     """Grow each box by ``margin`` times its width (height) on the left and right (top and
     bottom)."""
@@ -82,8 +112,14 @@ def clip_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
     return xyxy
 
 
+# A box this much inside another (intersection over its own area) is the same face: a
+# partial face at a tile seam, or a second detector's tighter box.
+CONTAINED_FRACTION = 0.8
+
+
 def merge_overlapping(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
-    """Merge boxes that overlap by at least ``iou_threshold`` into their enclosing box.
+    """Merge boxes that overlap by at least ``iou_threshold``, or of which one lies almost
+    entirely inside the other, into their enclosing box.
 
     Unlike non-maximum suppression, which keeps one box and drops the rest, the merged box
     covers every box of its group, so fusing detectors never shrinks the protected area.
@@ -93,14 +129,14 @@ def merge_overlapping(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
         return faces
     order = np.argsort(-faces.scores, kind="stable")
     xyxy, scores, names = faces.xyxy[order], faces.scores[order], faces.detectors[order]
-    iou = box_iou(xyxy, xyxy)
+    same_face = (box_iou(xyxy, xyxy) >= iou_threshold) | (box_ios(xyxy, xyxy) >= CONTAINED_FRACTION)
     unassigned = np.ones(len(xyxy), dtype=bool)
     merged: list[np.ndarray] = []
     keep: list[int] = []
     for i in range(len(xyxy)):
         if not unassigned[i]:
             continue
-        group = unassigned & (iou[i] >= iou_threshold)
+        group = unassigned & same_face[i]
         group[i] = True
         unassigned &= ~group
         members = xyxy[group]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from deid.anonymize import region_mask
+from deid.boxes import clip_boxes
 from deid.config import Config
 from deid.errors import UsageError
 from deid.pipeline import run
@@ -53,9 +54,11 @@ def load_ground_truth(images_dir: Path, gt_json: Path) -> dict[str, list[list[fl
 def coverage(faces: np.ndarray, regions: np.ndarray, shape: str, width: int, height: int) -> np.ndarray:
     """Fraction of each face box (N x 4) covered by the union of regions (M x 4)."""
     covered = np.zeros((height, width), dtype=bool)
-    for region in np.asarray(regions, dtype=np.int64).reshape(-1, 4):
-        x1, y1, x2, y2 = region
-        covered[y1:y2, x1:x2] |= region_mask(shape, region.astype(float), (x1, y1, x2, y2))
+    outer = np.asarray(regions, dtype=np.float64).reshape(-1, 4)
+    for region, window in zip(outer, clip_boxes(np.round(outer), width, height).astype(np.int64)):
+        x1, y1, x2, y2 = window
+        if x2 > x1 and y2 > y1:
+            covered[y1:y2, x1:x2] |= region_mask(shape, region, (x1, y1, x2, y2))
     fractions = np.zeros(len(faces))
     for i, (x1, y1, x2, y2) in enumerate(np.asarray(faces, dtype=np.float64).reshape(-1, 4)):
         xa, ya = max(int(np.floor(x1)), 0), max(int(np.floor(y1)), 0)

@@ -36,10 +36,18 @@ Progress = Callable[[int, int, ImageRecord], None]
 class Stages:
     """The stateful stages of one process, built once: detector models load here."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, threads: int = 0) -> None:
         self.config = config
-        self.detector = FaceDetector(config.detect, config.device)
+        self.detector = FaceDetector(config.detect, config.device, threads)
         self.anonymizer = build_anonymizer(config.anonymize)
+
+    def runtime(self) -> dict[str, Any]:
+        """What ran: models with versions, devices, and why a requested device was not used."""
+        return {
+            "models": self.detector.model_info(),
+            "devices": self.detector.devices,
+            "notes": self.detector.notes,
+        }
 
 
 @functools.lru_cache(maxsize=4)
@@ -171,8 +179,8 @@ def run(
                 status = FAILED if source.kind == FAIL else SKIPPED
                 record(ImageRecord(source.relative, None, status, error=source.reason))
         out_dir.mkdir(parents=True, exist_ok=True)
-        model_info, devices = _process_images(images, out_dir, config, workers, record)
-        summary = _summarise(records, config, model_info, devices, workers, time.monotonic() - started)
+        runtime = _process_images(images, out_dir, config, workers, record)
+        summary = _summarise(records, config, runtime, workers, time.monotonic() - started)
         summary["source_dir"] = str(src_dir)
         summary["output_dir"] = str(out_dir)
         writer.finish(summary)
@@ -184,16 +192,19 @@ def run(
 def _process_images(
     images: list[SourceFile], out_dir: Path, config: Config, workers: int,
     record: Callable[[ImageRecord], None],
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> dict[str, Any]:
     if workers <= 1:
         stages = _cached_stages(config)
         for source in images:
             record(process_file(source, out_dir, stages))
-        return stages.detector.model_info(), stages.detector.devices
+        return stages.runtime()
     # "spawn": a worker must not inherit a parent's half-initialised model runtime.
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(config,)
+        max_workers=workers, mp_context=context, initializer=_init_worker,
+        # Each worker's runtime gets its share of the cores, not all of them: more threads
+        # than cores only adds switching.
+        initargs=(config, max(1, (os.cpu_count() or 1) // workers)),
     ) as pool:
         info = pool.submit(_worker_model_info)
         for rec in pool.map(_worker_process, images, [out_dir] * len(images), chunksize=1):
@@ -204,7 +215,7 @@ def _process_images(
 _WORKER_STAGES: Stages | None = None
 
 
-def _init_worker(config: Config) -> None:
+def _init_worker(config: Config, threads: int) -> None:
     global _WORKER_STAGES
     # Native model runtimes log start-up notices straight to file descriptor 2 from their
     # own threads; a worker reports only through its return values, so its stderr is
@@ -212,7 +223,7 @@ def _init_worker(config: Config) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
-    _WORKER_STAGES = Stages(config)
+    _WORKER_STAGES = Stages(config, threads)
 
 
 def _worker_process(source: SourceFile, out_dir: Path) -> ImageRecord:
@@ -220,9 +231,9 @@ def _worker_process(source: SourceFile, out_dir: Path) -> ImageRecord:
     return process_file(source, out_dir, _WORKER_STAGES)
 
 
-def _worker_model_info() -> tuple[list[dict[str, Any]], list[str]]:
+def _worker_model_info() -> dict[str, Any]:
     assert _WORKER_STAGES is not None
-    return _WORKER_STAGES.detector.model_info(), _WORKER_STAGES.detector.devices
+    return _WORKER_STAGES.runtime()
 
 
 def check_paths(src: Path, out: Path, report: Path, overwrite: bool) -> None:
@@ -249,13 +260,12 @@ def check_paths(src: Path, out: Path, report: Path, overwrite: bool) -> None:
 
 
 def _summarise(
-    records: list[ImageRecord], config: Config, model_info: list[dict[str, Any]],
-    devices: list[str], workers: int, wall_time: float,
+    records: list[ImageRecord], config: Config, runtime: dict[str, Any], workers: int, wall_time: float,
 ) -> dict[str, Any]:
     status = Counter(r.status for r in records)
     carried = Counter(c for r in records for c in r.metadata_found)
-    warnings = []
-    if config.device == "cuda" and devices == ["cpu"]:
+    warnings = list(dict.fromkeys(runtime["notes"]))
+    if config.device == "cuda" and "cuda" not in runtime["devices"] and not warnings:
         warnings.append("--device cuda: the configured detectors run on the CPU only")
     ok = [r for r in records if r.status == OK]
     return {
@@ -275,9 +285,9 @@ def _summarise(
             "deid": _version("deid"),
             "pillow": _version("pillow"),
             "numpy": _version("numpy"),
-            "models": model_info,
+            "models": runtime["models"],
         },
-        "devices": devices,
+        "devices": runtime["devices"],
         "workers": workers,
         "wall_time_s": round(wall_time, 3),
     }

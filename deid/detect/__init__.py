@@ -11,9 +11,11 @@ import importlib
 
 from deid.detect.base import Detector
 
-# name -> "module:class"; each class is constructed as cls(config: DetectorConfig, device: str)
+# name -> "module:class"; each class is constructed as
+# cls(config: DetectorConfig, device: str, threads: int), threads 0 meaning the runtime's default
 DETECTORS: dict[str, str] = {
     "blazeface": "deid.detect.blazeface:BlazeFaceDetector",
+    "centerface": "deid.detect.centerface:CenterFaceDetector",
 }
 
 

@@ -19,6 +19,7 @@ from deid.boxes import FaceBoxes
 from deid.config import DetectorConfig
 from deid.errors import ConfigError, DetectionError
 
+DEFAULT_VARIANT = "full"
 WARM_UP_SIZE = 64  # any size works; small keeps start-up fast
 
 VARIANTS = {
@@ -29,15 +30,17 @@ VARIANTS = {
 
 
 class BlazeFaceDetector:
-    def __init__(self, config: DetectorConfig, device: str = "auto") -> None:
-        if config.variant not in VARIANTS:
+    def __init__(self, config: DetectorConfig, device: str = "auto", threads: int = 0) -> None:
+        variant = config.variant or DEFAULT_VARIANT
+        if variant not in VARIANTS:
             raise ConfigError(
                 f"blazeface variant must be one of {', '.join(VARIANTS)}, got {config.variant!r}"
             )
-        self.name = f"blazeface-{config.variant}"
+        self.name = f"blazeface-{variant}"
         self.device = "cpu"
+        self.note = "BlazeFace runs on the CPU only" if device == "cuda" else None
         self._threshold = config.threshold
-        self._selection, self._model_file = VARIANTS[config.variant]
+        self._selection, self._model_file = VARIANTS[variant]
         # TFLite's C++ logging is verbose by default; only errors are useful to a user.
         os.environ.setdefault("GLOG_minloglevel", "2")
         from mediapipe.python.solutions import face_detection

@@ -10,21 +10,25 @@ from deid.boxes import FaceBoxes, clip_boxes, merge_overlapping
 from deid.config import DetectConfig
 from deid.detect import detector_class
 from deid.detect.base import Detector
+from deid.detect.multiscale import detect_at_scales
 
 
 class FaceDetector:
     """The detect stage: builds its detectors once and reuses them for every image."""
 
-    def __init__(self, config: DetectConfig, device: str = "auto") -> None:
+    def __init__(self, config: DetectConfig, device: str = "auto", threads: int = 0) -> None:
         self._config = config
         self.detectors: list[Detector] = [
-            detector_class(d.name)(d, device) for d in config.detectors
+            detector_class(d.name)(d, device, threads) for d in config.detectors
         ]
 
     def detect(self, image: np.ndarray) -> FaceBoxes:
         image = as_detector_input(image)
         height, width = image.shape[:2]
-        found = FaceBoxes.concatenate([d.detect(image) for d in self.detectors])
+        found = FaceBoxes.concatenate([
+            detect_at_scales(detector, image, settings.scales, settings.tile)
+            for detector, settings in zip(self.detectors, self._config.detectors)
+        ])
         found = merge_overlapping(found, self._config.merge_iou)
         # Boxes may extend past the border (a face cut by the frame); they are kept whole
         # so the margin grows from the real face size, and clipped only when drawn.
@@ -38,6 +42,10 @@ class FaceDetector:
     @property
     def devices(self) -> list[str]:
         return sorted({d.device for d in self.detectors})
+
+    @property
+    def notes(self) -> list[str]:
+        return [d.note for d in self.detectors if getattr(d, "note", None)]
 
 
 def as_detector_input(image: np.ndarray) -> np.ndarray:

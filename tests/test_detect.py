@@ -1,0 +1,149 @@
+"""Detectors on real photos, device selection, multi-scale passes and tile seams."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from deid.boxes import FaceBoxes, merge_overlapping
+from deid.config import DetectConfig, DetectorConfig
+from deid.detect.ensemble import FaceDetector
+from deid.detect.multiscale import pass_scales, tile_starts, tiles
+from deid.device import CPU_PROVIDER, CUDA_PROVIDER, onnx_providers
+from deid.evaluate import coverage
+
+from conftest import SAMPLE_DATA, load_pixels, run_cli
+
+AZURE = "AzureExecutionProvider"
+
+
+@pytest.mark.parametrize(
+    "requested, available, providers, device, noted",
+    [
+        ("cpu", [CUDA_PROVIDER, CPU_PROVIDER], [CPU_PROVIDER], "cpu", False),
+        # onnxruntime lists Azure first; it must never be picked by accident
+        ("auto", [AZURE, CPU_PROVIDER], [CPU_PROVIDER], "cpu", False),
+        ("auto", [AZURE, CUDA_PROVIDER, CPU_PROVIDER], [CUDA_PROVIDER, CPU_PROVIDER], "cuda", False),
+        ("cuda", [CUDA_PROVIDER, CPU_PROVIDER], [CUDA_PROVIDER, CPU_PROVIDER], "cuda", False),
+        ("cuda", [AZURE, CPU_PROVIDER], [CPU_PROVIDER], "cpu", True),
+    ],
+)
+def test_device_selection(requested, available, providers, device, noted):
+    choice = onnx_providers(requested, available)
+    assert choice.providers == providers and choice.device == device
+    assert (choice.note is not None) == noted
+
+
+@pytest.mark.parametrize(
+    "length, tile, expected",
+    [(100, 0, [0]), (100, 256, [0]), (256, 256, [0]), (300, 256, [0, 44]), (600, 256, [0, 192, 344])],
+)
+def test_tile_starts_cover_with_overlap(length, tile, expected):
+    if tile == 0:
+        assert [x for x, _, _ in tiles(np.zeros((1, length, 3), np.uint8), 0)] == expected
+        return
+    starts = tile_starts(length, tile)
+    assert starts == expected
+    assert starts[-1] + tile == max(length, tile)  # the last tile reaches the edge
+
+
+def test_tiles_cover_every_pixel():
+    image = np.zeros((700, 1000, 3), np.uint8)
+    seen = np.zeros(image.shape[:2], bool)
+    for x0, y0, piece in tiles(image, 256):
+        assert piece.shape[0] <= 256 and piece.shape[1] <= 256
+        seen[y0 : y0 + piece.shape[0], x0 : x0 + piece.shape[1]] = True
+    assert seen.all()
+
+
+@pytest.mark.parametrize(
+    "size, scales, tile, expected",
+    [
+        ((400, 300), (1.0,), 1024, [1.0]),  # fits one tile: no extra pass
+        ((4000, 3000), (1.0, 2.0), 1000, [1.0, 2.0, 0.25]),  # adds a whole-image pass
+        ((4000, 3000), (1.0,), 0, [1.0]),  # tiles off
+    ],
+)
+def test_pass_scales(size, scales, tile, expected):
+    assert pass_scales(*size, scales, tile) == pytest.approx(expected)
+
+
+def centerface(**settings) -> FaceDetector:
+    return FaceDetector(DetectConfig(detectors=(DetectorConfig(name="centerface", **settings),)), "cpu")
+
+
+@pytest.fixture(scope="module")
+def caltech_sample(shared_data, shared_faces):
+    names = sorted(n for n in shared_faces if n.startswith("caltech/"))[:40]
+    return [(load_pixels(shared_data / "faces" / n).astype(np.uint8), np.asarray(shared_faces[n])) for n in names]
+
+
+@pytest.mark.parametrize(
+    "make_detector",
+    [
+        pytest.param(lambda: centerface(), id="centerface"),
+        pytest.param(lambda: FaceDetector(DetectConfig(), "cpu"), id="default-ensemble"),
+    ],
+)
+def test_detectors_find_faces_in_real_photos(caltech_sample, make_detector):
+    detector = make_detector()
+    hits = total = 0
+    for image, truth in caltech_sample:
+        found = detector.detect(image)
+        big = truth[(truth[:, 3] - truth[:, 1]) >= 32]
+        fractions = coverage(big, found.xyxy, "box", image.shape[1], image.shape[0])
+        hits += int((fractions >= 0.5).sum())
+        total += len(big)
+    assert total > 30 and hits / total >= 0.9
+
+
+def test_no_faces_in_a_blank_image():
+    assert len(centerface().detect(np.full((200, 300, 3), 127, np.uint8))) == 0
+
+
+def test_a_face_on_a_tile_seam_is_found_once_and_whole(caltech_sample):
+    image, truth = caltech_sample[0]
+    x1, y1, x2, y2 = truth[0].astype(int)
+    face = image[max(y1 - 20, 0) : y2 + 20, max(x1 - 20, 0) : x2 + 20]
+    canvas = np.full((700, 700, 3), 110, np.uint8)
+    # Tiles of 256 start at 0, 192, 384: put the face across the seam at x = 256.
+    top, left = 150, 256 - face.shape[1] // 2
+    canvas[top : top + face.shape[0], left : left + face.shape[1]] = face
+    box = np.array([[left + 20, top + 20, left + 20 + (x2 - x1), top + 20 + (y2 - y1)]], float)
+    found = centerface(tile=256).detect(canvas)
+    assert len(found) == 1
+    assert coverage(box, found.xyxy, "box", 700, 700)[0] >= 0.8
+
+
+def test_merge_joins_partial_boxes_from_neighbouring_tiles():
+    whole = [100, 100, 200, 220]
+    left_piece = [100, 105, 150, 215]  # the same face cut by a seam: inside the whole box
+    merged = merge_overlapping(
+        FaceBoxes(np.array([whole, left_piece], float), np.array([0.9, 0.8]), np.array(["a", "a"], object)), 0.3
+    )
+    assert merged.xyxy.tolist() == [whole]
+
+
+def test_eval_command_scores_the_sample(tmp_path):
+    out = tmp_path / "eval.json"
+    result = run_cli("eval", SAMPLE_DATA, SAMPLE_DATA / "faces.json", "--workers", "1", "--json", out)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["faces"] == 3 and data["protected"] == 3
+    assert set(data["by_height"]) == {"<8", "8-16", "16-32", "32-64", ">=64"}
+    assert data["images_per_s"] > 0 and "config" in data
+    assert "| >=64 |" in result.stdout
+
+
+def test_cuda_request_without_a_gpu_falls_back_to_the_cpu_and_says_so(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jpg").write_bytes((SAMPLE_DATA / "astronaut.jpg").read_bytes())
+    result = run_cli("run", src, tmp_path / "out", "--device", "cuda", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "out.report" / "summary.json").read_text())
+    if "cuda" not in summary["devices"]:
+        assert summary["warnings"] and "CPU" in summary["warnings"][0]
+        assert "CPU" in result.stderr
