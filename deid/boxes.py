@@ -55,28 +55,28 @@ def box_areas(xyxy: np.ndarray) -> np.ndarray:
     return np.clip(xyxy[:, 2] - xyxy[:, 0], 0, None) * np.clip(xyxy[:, 3] - xyxy[:, 1], 0, None)
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` (N x 4) with every box in ``b`` (M x 4): N x M."""
+def _intersections(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairwise intersection areas (N x M) and each side's areas."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
     wh = np.clip(bottom_right - top_left, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    union = box_areas(a)[:, None] + box_areas(b)[None, :] - inter
+    return wh[..., 0] * wh[..., 1], box_areas(a), box_areas(b)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` (N x 4) with every box in ``b`` (M x 4): N x M."""
+    inter, area_a, area_b = _intersections(a, b)
+    union = area_a[:, None] + area_b[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def box_ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over the smaller box's area, N x M: 1.0 when one box lies inside the
     other, as a face cut by a tile seam lies inside the whole face found in the next tile."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(bottom_right - top_left, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    smaller = np.minimum(box_areas(a)[:, None], box_areas(b)[None, :])
+    inter, area_a, area_b = _intersections(a, b)
+    smaller = np.minimum(area_a[:, None], area_b[None, :])
     return np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
 
 
