@@ -16,6 +16,7 @@ from typing import Any
 from deid.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
+KEEPABLE_METADATA = frozenset({"resolution"})
 SHAPES = ("box", "ellipse")
 
 # Both detectors score real faces in the caltech set mostly above 0.6 and background
@@ -57,6 +58,8 @@ class DetectorConfig:
             raise ConfigError(f"detector threshold must be between 0 and 1, got {self.threshold}")
         if not self.scales or any(not 0.05 <= s <= 8.0 for s in self.scales):
             raise ConfigError(f"detector scales must be 0.05-8, at least one, got {list(self.scales)}")
+        if self.model_path and not Path(self.model_path).is_file():
+            raise ConfigError(f"model_path {self.model_path} is not a file; give the path of the model")
         if self.tile and self.tile < 64:
             raise ConfigError(f"detector tile must be 0 (off) or at least 64 px, got {self.tile}")
 
@@ -129,8 +132,30 @@ class OutputConfig:
     # 100 MP is above every current camera sensor (the largest phones are 200 MP but
     # store 12-50 MP by default); raise it for panoramas.
     max_pixels: int = 100_000_000
+    # Harmless fields to carry over from the input; the only one is "resolution" (the
+    # print DPI). Identifying metadata can never be kept.
+    keep_metadata: tuple[str, ...] = ()
+    # Formats to convert on output, as "INPUT=OUTPUT" Pillow format names, e.g.
+    # "HEIF=JPEG" for tools that cannot read HEIC. Default: every format is kept.
+    convert: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        unknown = sorted(set(self.keep_metadata) - KEEPABLE_METADATA)
+        if unknown:
+            raise ConfigError(
+                f"output.keep_metadata: {unknown[0]!r} cannot be kept; only "
+                f"{', '.join(sorted(KEEPABLE_METADATA))} may be"
+            )
+        from deid.formats import FORMATS
+
+        writers = {fmt.name for fmt in FORMATS}
+        for rule in self.convert:
+            source, _, target = rule.partition("=")
+            if not source or target not in writers:
+                raise ConfigError(
+                    f"output.convert: {rule!r} must be INPUT=OUTPUT with OUTPUT one of "
+                    f"{', '.join(sorted(writers))}, e.g. HEIF=JPEG"
+                )
         if not 1 <= self.jpeg_quality <= 100:
             raise ConfigError(f"output.jpeg_quality must be 1-100, got {self.jpeg_quality}")
         if self.max_pixels < 1:

@@ -7,24 +7,40 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
-from deid.errors import DecodeError, UnsupportedImageError
-from deid.metadata import find_metadata
+from deid.errors import DecodeError
+from deid.formats.heif import register_heif
+from deid.metadata import CATEGORIES, find_metadata
 
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 
 
 @dataclass(frozen=True)
+class Animation:
+    durations: list[int]  # ms per frame
+    loop: int | None  # 0 = forever; None = play once (no loop extension)
+
+
+@dataclass(frozen=True)
 class DecodedImage:
-    pixels: np.ndarray  # H x W x 3 (RGB) or H x W x 4 (RGBA), uint8, upright, sRGB
+    # One array per frame (animations) or page (multi-page TIFF); a still image has one.
+    # Each is H x W x 3 (RGB) or H x W x 4 (RGBA), uint8, upright, sRGB.
+    frames: list[np.ndarray]
     format: str  # Pillow's name of the input format
     metadata_found: list[str]
+    animation: Animation | None = None
+    dpi: tuple[float, float] | None = None  # kept only where the config allows it
+
+    @property
+    def pixels(self) -> np.ndarray:
+        return self.frames[0]
 
 
 def decode(data: bytes, max_pixels: int) -> DecodedImage:
     if not data:
         raise DecodeError("empty file (0 bytes)")
+    register_heif()
     with warnings.catch_warnings():
         # Pillow warns, then raises, past its own pixel limit; deid applies max_pixels
         # itself before any pixel is decoded, so the warning is noise.
@@ -36,32 +52,73 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise DecodeError(f"not a decodable image: {_one_line(exc)}") from None
         with image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise DecodeError(
-                    f"{width}x{height} = {width * height / 1e6:.0f} MP exceeds the limit of "
-                    f"{max_pixels / 1e6:.0f} MP (possible decompression bomb); raise "
-                    "output.max_pixels in the config if the image is genuine"
-                )
-            if getattr(image, "n_frames", 1) > 1 and image.format != "MPO":
-                raise UnsupportedImageError(
-                    f"{image.format} with {image.n_frames} frames/pages: animated and "
-                    "multi-page images are not supported yet"
-                )
-            metadata_found = find_metadata(image, data)
-            try:
-                image.load()
-            except (OSError, SyntaxError, ValueError, EOFError) as exc:
-                raise DecodeError(f"corrupt or truncated {image.format}: {_one_line(exc)}") from None
-            pixels = to_srgb_pixels(image)
-            return DecodedImage(pixels, image.format, metadata_found)
+            return _decode_opened(image, data, max_pixels)
 
 
-def to_srgb_pixels(image: Image.Image) -> np.ndarray:
+def _decode_opened(image: Image.Image, data: bytes, max_pixels: int) -> DecodedImage:
+    width, height = image.size
+    # An MPO's further pictures (depth maps, previews) are dropped, not processed.
+    n_frames = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
+    if width * height * n_frames > max_pixels:
+        frames_note = f" x {n_frames} frames" if n_frames > 1 else ""
+        raise DecodeError(
+            f"{width}x{height}{frames_note} = {width * height * n_frames / 1e6:.0f} MP exceeds "
+            f"the limit of {max_pixels / 1e6:.0f} MP (possible decompression bomb); raise "
+            "output.max_pixels in the config if the image is genuine"
+        )
+    metadata_found = find_metadata(image, data)
+    transpose = _orientation_transpose(image)
+    dpi = image.info.get("dpi")
+    frames, durations = [], []
+    try:
+        for index in range(n_frames):
+            image.seek(index)
+            if _is_reduced_resolution_page(image):
+                # A TIFF preview page: a copy of another page too small for faces to be
+                # detected in it reliably. Dropped, never written.
+                metadata_found = sorted(set(metadata_found) | {"thumbnail"}, key=CATEGORIES.index)
+                continue
+            image.load()
+            durations.append(int(image.info.get("duration", 0) or 0))
+            frames.append(to_srgb_pixels(image, transpose))
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        where = f" (frame {index + 1} of {n_frames})" if n_frames > 1 else ""
+        raise DecodeError(f"corrupt or truncated {image.format}{where}: {_one_line(exc)}") from None
+    if not frames:
+        raise DecodeError(f"{image.format} holds only reduced-resolution preview pages")
+    animation = None
+    if len(frames) > 1 and image.format in ("GIF", "WEBP", "PNG"):
+        animation = Animation(durations, image.info.get("loop"))
+    dpi_pair = (float(dpi[0]), float(dpi[1])) if isinstance(dpi, tuple) and len(dpi) == 2 else None
+    return DecodedImage(frames, image.format, metadata_found, animation, dpi_pair)
+
+
+def _is_reduced_resolution_page(image: Image.Image) -> bool:
+    # TIFF NewSubfileType, bit 0: "reduced-resolution version of another image".
+    return image.format == "TIFF" and bool(int(getattr(image, "tag_v2", {}).get(0x00FE, 0) or 0) & 1)
+
+
+def _orientation_transpose(image: Image.Image) -> Image.Transpose | None:
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # unreadable EXIF: no orientation to apply
+        return None
+    return {
+        2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation)
+
+
+def to_srgb_pixels(image: Image.Image, transpose: Image.Transpose | None | bool = True) -> np.ndarray:
     """Apply the EXIF orientation, convert to sRGB through the embedded ICC profile, and
-    normalise the mode to 8-bit RGB or RGBA."""
+    normalise the mode to 8-bit RGB or RGBA. ``transpose`` True reads the orientation
+    from the image; a transpose (or None) given by the caller is applied as it is."""
     icc = image.info.get("icc_profile")
-    upright = ImageOps.exif_transpose(image) or image
+    if transpose is True:
+        transpose = _orientation_transpose(image)
+    upright = image.transpose(transpose) if transpose is not None else image
     rgb = _to_8bit_rgb(upright)
     if icc:
         rgb = _icc_to_srgb(rgb, upright, icc)

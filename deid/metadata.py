@@ -76,10 +76,17 @@ def find_metadata(image: Image.Image, data: bytes | None = None) -> list[str]:
     text = getattr(image, "text", None) if image.format == "PNG" else None
     if text and set(text) - {_PNG_XMP_KEY}:
         found.add("text")
-    if image.format == "MPO":
+    if image.format == "MPO" or info.get("depth_images") or info.get("aux"):
         found.add("extra_images")
+    if info.get("thumbnails"):  # HEIF thumbnail items
+        found.add("thumbnail")
+    if info.get("metadata"):  # HEIF metadata items beyond Exif and XMP
+        found.add("exif")
     if data is not None and data[:3] == b"\xff\xd8\xff":
         found |= jpeg_segment_categories(data)
+    if data is not None and (b"<x:xmpmeta" in data or b"http://ns.adobe.com/xap/1.0/" in data):
+        # Containers whose XMP Pillow does not expose (some HEIF items, TIFF sub-IFDs).
+        found.add("xmp")
     if data is not None and data[:4] == b"GIF8":
         found |= gif_extension_categories(data)
     return [c for c in CATEGORIES if c in found]
@@ -102,7 +109,9 @@ def _from_exif(image: Image.Image, found: set[str]) -> None:
     all_tags = tags | exif_tags
     if ifds[ExifTags.IFD.GPSInfo] or ExifTags.IFD.GPSInfo in tags:
         found.add("gps")
-    if ifds[ExifTags.IFD.IFD1]:
+    # In a TIFF the next IFD is the next page, not a thumbnail; reduced-resolution pages
+    # are found by decode, which drops them.
+    if ifds[ExifTags.IFD.IFD1] and image.format != "TIFF":
         found.add("thumbnail")
     for category, wanted in (
         ("device", _DEVICE_TAGS),
@@ -229,5 +238,8 @@ def leftover_metadata(data: bytes, allowed_info: frozenset[str]) -> list[str]:
     """Everything in an encoded file beyond its format's structure: empty for a clean file."""
     with Image.open(io.BytesIO(data)) as image:
         left = find_metadata(image, data)
-        left += [f"info:{key}" for key in image.info if key not in allowed_info]
+        left += [
+            f"info:{key}" for key, value in image.info.items()
+            if key not in allowed_info and value not in (None, b"", "", [], {}, ())
+        ]
     return left

@@ -10,9 +10,10 @@ import multiprocessing
 import os
 import time
 from collections import Counter
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 import numpy as np
@@ -24,8 +25,8 @@ from deid.config import Config
 from deid.decode import decode, to_srgb_pixels
 from deid.detect.ensemble import FaceDetector
 from deid.discover import FAIL, IMAGE, SourceFile, discover
-from deid.encode import encode
-from deid.errors import ImageError, UsageError
+from deid.encode import encode, output_suffix
+from deid.errors import DeidError, ImageError, UsageError
 from deid.metadata import find_metadata
 from deid.output import write_atomic
 from deid.report import FAILED, OK, SKIPPED, FaceRecord, ImageRecord, ReportWriter
@@ -91,37 +92,54 @@ def _anonymize_pixels(pixels: np.ndarray, stages: Stages) -> tuple[FaceBoxes, np
 def process_file(source: SourceFile, out_dir: Path, stages: Stages) -> ImageRecord:
     """Run one image through every stage. Any failure marks the file failed and nothing
     is written for it: a partly processed image must never reach OUT."""
+    output_config = stages.config.output
     try:
         data = source.path.read_bytes()
-        decoded = decode(data, stages.config.output.max_pixels)
-        faces, regions, pixels = _anonymize_pixels(decoded.pixels, stages)
-        encoded = encode(pixels, decoded.format, stages.config.output)
-        write_atomic(out_dir / source.relative, encoded)
+        decoded = decode(data, output_config.max_pixels)
+        frames, faces_per_frame = [], []
+        for pixels in decoded.frames:
+            faces, regions, anonymized = _anonymize_pixels(pixels, stages)
+            frames.append(anonymized)
+            faces_per_frame.append((faces, regions))
+        encoded = encode(frames, decoded.format, output_config, decoded.animation, decoded.dpi)
+        relative = PurePosixPath(source.relative)
+        output = relative.with_suffix(output_suffix(relative.suffix, decoded.format, output_config))
+        write_atomic(out_dir / output, encoded)
     except ImageError as exc:
         return _failed(source, str(exc))
     except OSError as exc:
         return _failed(source, f"I/O error: {exc.strerror or exc}")
     except Exception as exc:  # fail closed: whatever broke, this file is not written
         return _failed(source, f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}")
-    height, width = pixels.shape[:2]
-    boxes = clip_boxes(faces.xyxy, width, height)
+    height, width = frames[0].shape[:2]
     return ImageRecord(
         source=source.relative,
-        output=source.relative,
+        output=output.as_posix(),
         status=OK,
         width=width,
         height=height,
+        frames=len(frames),
         faces=[
-            FaceRecord(
-                box=[round(float(v), 1) for v in box],
-                region=[int(v) for v in region],
-                score=round(float(score), 4),
-                detector=str(name),
-            )
-            for box, region, score, name in zip(boxes, regions, faces.scores, faces.detectors)
+            face
+            for index, (faces, regions) in enumerate(faces_per_frame)
+            for face in _face_records(faces, regions, frames[index].shape, index)
         ],
         metadata_found=decoded.metadata_found,
     )
+
+
+def _face_records(faces: FaceBoxes, regions: np.ndarray, shape: tuple[int, ...], frame: int) -> list[FaceRecord]:
+    boxes = clip_boxes(faces.xyxy, shape[1], shape[0])
+    return [
+        FaceRecord(
+            box=[round(float(v), 1) for v in box],
+            region=[int(v) for v in region],
+            score=round(float(score), 4),
+            detector=str(name),
+            frame=frame,
+        )
+        for box, region, score, name in zip(boxes, regions, faces.scores, faces.detectors)
+    ]
 
 
 def _failed(source: SourceFile, reason: str) -> ImageRecord:
@@ -198,6 +216,19 @@ def _process_images(
         for source in images:
             record(process_file(source, out_dir, stages))
         return stages.runtime()
+    try:
+        return _process_in_pool(images, out_dir, config, workers, record)
+    except BrokenProcessPool as exc:
+        raise DeidError(
+            f"a worker process died ({exc}); files not yet reported were not written. "
+            "Rerun with --workers 1 to see the cause"
+        ) from None
+
+
+def _process_in_pool(
+    images: list[SourceFile], out_dir: Path, config: Config, workers: int,
+    record: Callable[[ImageRecord], None],
+) -> dict[str, Any]:
     # "spawn": a worker must not inherit a parent's half-initialised model runtime.
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(

@@ -27,6 +27,7 @@ class FaceRecord:
     region: list[int]  # bounding box of the anonymized pixels, xyxy
     score: float
     detector: str
+    frame: int = 0  # index of the frame or page the face is in
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class ImageRecord:
     error: str | None = None
     width: int | None = None
     height: int | None = None
+    frames: int | None = None  # frames or pages written (1 for a still image)
     faces: list[FaceRecord] = field(default_factory=list)
     metadata_found: list[str] = field(default_factory=list)
 

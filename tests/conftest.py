@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -65,3 +66,46 @@ def changed_fraction(before: np.ndarray, after: np.ndarray, box: list[float], to
     x1, y1, x2, y2 = (int(round(v)) for v in box)
     diff = np.abs(before[y1:y2, x1:x2] - after[y1:y2, x1:x2]).max(axis=2)
     return float((diff > tolerance).mean())
+
+
+# exiftool -G1 groups a clean output may show: the file system, the container structure,
+# and values exiftool derives from them.
+STRUCTURAL_GROUPS = {
+    "ExifTool", "System", "File", "JFIF", "Composite", "PNG", "RIFF", "BMP", "GIF",
+    "QuickTime", "Meta",
+}
+# Within IFD0 (TIFF) and PNG, only the tags that describe the pixel layout.
+TIFF_STRUCTURE = {
+    "ImageWidth", "ImageHeight", "BitsPerSample", "Compression", "PhotometricInterpretation",
+    "StripOffsets", "SamplesPerPixel", "RowsPerStrip", "StripByteCounts", "PlanarConfiguration",
+    "ExtraSamples", "Predictor", "SampleFormat", "SubfileType",
+}
+PNG_STRUCTURE = {
+    "ImageWidth", "ImageHeight", "BitDepth", "ColorType", "Compression", "Filter", "Interlace",
+    "AnimationFrames", "AnimationPlays",
+}
+# Container facts exiftool reports for animations and HEIF/AVIF.
+CONTAINER_TAGS = {"GIF": None, "RIFF": None, "QuickTime": None, "Meta": {"PrimaryItemReference"}}
+
+
+def metadata_left(tags: dict[str, object]) -> list[str]:
+    """The exiftool tags of a file that are not pure structure: empty for a clean file."""
+    left = []
+    is_tiff = tags.get("File:FileType") == "TIFF"
+    for key in tags:
+        if ":" not in key:
+            continue
+        group, name = key.split(":", 1)
+        if is_tiff and re.fullmatch(r"IFD\d+", group):
+            # A TIFF's IFDs are its pages: only their pixel layout may be described.
+            if name not in TIFF_STRUCTURE:
+                left.append(key)
+        elif group not in STRUCTURAL_GROUPS:
+            left.append(key)
+        elif group == "PNG" and name not in PNG_STRUCTURE:
+            left.append(key)
+        elif group == "Meta" and name not in CONTAINER_TAGS["Meta"]:
+            left.append(key)
+        elif "GPS" in name or "Comment" in name or "Thumbnail" in name or "XMP" in name:
+            left.append(key)
+    return left

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from deid.decode import decode
-from deid.errors import DecodeError, UnsupportedImageError
+from deid.errors import DecodeError
 
 BIG = 100_000_000
 
@@ -98,9 +98,19 @@ def test_decompression_bomb_is_refused_before_decoding():
         decode(data, max_pixels=50_000_000)
 
 
-def test_animated_image_is_refused_for_now():
-    frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 255, 0))]
+def test_every_frame_of_an_animation_is_decoded_with_its_timing():
+    frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=[100, 200, 300], loop=0)
+    result = decode(buffer.getvalue(), BIG)
+    assert [tuple(f[0, 0, :3]) for f in result.frames] == [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    assert result.animation.durations == [100, 200, 300] and result.animation.loop == 0
+
+
+def test_pixel_limit_counts_every_frame():
+    frames = [Image.new("RGB", (100, 100), (i, 0, 0)) for i in range(20)]
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
-    with pytest.raises(UnsupportedImageError, match="2 frames"):
-        decode(buffer.getvalue(), BIG)
+    with pytest.raises(DecodeError, match="20 frames"):
+        decode(buffer.getvalue(), max_pixels=150_000)

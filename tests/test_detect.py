@@ -147,3 +147,25 @@ def test_cuda_request_without_a_gpu_falls_back_to_the_cpu_and_says_so(tmp_path):
     if "cuda" not in summary["devices"]:
         assert summary["warnings"] and "CPU" in summary["warnings"][0]
         assert "CPU" in result.stderr
+
+
+def test_a_model_path_in_the_config_is_used(tmp_path):
+    from deid.config import config_from_dict
+    from deid.detect.centerface import shipped_model_path
+
+    copy = tmp_path / "my-centerface.onnx"
+    copy.write_bytes(shipped_model_path().read_bytes())
+    config = config_from_dict({"detect": {"detectors": [{"name": "centerface", "model_path": str(copy)}]}})
+    detector = FaceDetector(config.detect, "cpu")
+    assert detector.model_info()[0]["model_file"] == "my-centerface.onnx"
+    image = load_pixels(SAMPLE_DATA / "astronaut.jpg").astype(np.uint8)
+    assert len(detector.detect(image)) >= 1
+
+
+def test_a_missing_model_path_is_a_one_line_usage_error(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[[detect.detectors]]\nname = "centerface"\nmodel_path = "nowhere/model.onnx"\n')
+    (tmp_path / "src").mkdir()
+    result = run_cli("run", tmp_path / "src", tmp_path / "out", "--config", config)
+    assert result.returncode == 2 and "nowhere/model.onnx" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -14,22 +14,13 @@ from PIL import Image
 
 from deid.config import OutputConfig
 from deid.encode import encode
+from deid.formats.heif import register_heif
 from deid.formats import FORMATS
 from deid.metadata import leftover_metadata
 from deid.report import read_records
 
-from conftest import PROJECT, run_cli
+from conftest import PROJECT, metadata_left, run_cli
 
-# exiftool -G1 groups a clean output may show: file system, container structure and
-# values exiftool derives.
-STRUCTURAL_GROUPS = {"ExifTool", "System", "File", "JFIF", "Composite", "PNG", "RIFF", "BMP", "GIF", "IFD0"}
-# Tags a TIFF needs to be decoded; any other IFD0 tag is metadata.
-TIFF_STRUCTURE = {
-    "ImageWidth", "ImageHeight", "BitsPerSample", "Compression", "PhotometricInterpretation",
-    "StripOffsets", "SamplesPerPixel", "RowsPerStrip", "StripByteCounts", "PlanarConfiguration",
-    "ExtraSamples", "Predictor", "SampleFormat",
-}
-PNG_STRUCTURE = {"ImageWidth", "ImageHeight", "BitDepth", "ColorType", "Compression", "Filter", "Interlace"}
 # Inventory flag -> category deid must report for that file.
 INVENTORY_CATEGORY = {"gps": "gps", "exif_thumbnail": "thumbnail", "xmp": "xmp", "iptc": "iptc", "icc": "icc"}
 
@@ -48,9 +39,17 @@ def cleaned(shared_data, tmp_path_factory):
 
 def test_every_writable_camera_file_is_processed(cleaned):
     _, _, records = cleaned
+    src, _, _ = cleaned
     failed = {k: r["error"] for k, r in records.items() if r["status"] == "failed"}
-    # Everything is either cleaned, or skipped with a reason (raw, HEIC, not an image).
-    assert failed == {}
+    # Everything is cleaned, or skipped with a reason (raw, PSD, not an image), or failed
+    # because its pixels really are missing (test files cut short on purpose).
+    for name, error in failed.items():
+        assert error.startswith("corrupt or truncated"), (name, error)
+        register_heif()
+        with pytest.raises(Exception):
+            with Image.open(src / name) as image:
+                image.load()
+    assert len(failed) <= 3
     assert sum(r["status"] == "ok" for r in records.values()) >= 140
     for record in records.values():
         if record["status"] == "skipped":
@@ -65,13 +64,7 @@ def test_exiftool_finds_only_structure_in_every_output(cleaned, exiftool):
     files = json.loads(listing.stdout)
     assert len(files) >= 140
     for tags in files:
-        name = tags["SourceFile"]
-        groups = {key.split(":")[0] for key in tags if ":" in key}
-        assert groups <= STRUCTURAL_GROUPS, (name, groups - STRUCTURAL_GROUPS)
-        ifd0 = {k.split(":")[1] for k in tags if k.startswith("IFD0:")}
-        assert ifd0 <= TIFF_STRUCTURE, (name, ifd0 - TIFF_STRUCTURE)
-        png = {k.split(":")[1] for k in tags if k.startswith("PNG:")}
-        assert png <= PNG_STRUCTURE, (name, png - PNG_STRUCTURE)
+        assert metadata_left(tags) == [], tags["SourceFile"]
 
 
 def test_reported_categories_match_the_inventory(cleaned):
@@ -95,7 +88,7 @@ def test_reported_categories_match_the_inventory(cleaned):
 @pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.name)
 def test_each_format_encodes_clean_pixels_and_keeps_them(fmt):
     pixels = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
-    data = encode(pixels, fmt.name, OutputConfig())
+    data = encode([pixels], fmt.name, OutputConfig())
     assert fmt.matches(data[:32])
     with Image.open(io.BytesIO(data)) as image:
         assert image.size == (32, 24)

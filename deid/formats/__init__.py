@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
+from deid.formats.avif import AvifFormat
 from deid.formats.base import ImageFormat
 from deid.formats.bmp import BmpFormat
 from deid.formats.gif import GifFormat
+from deid.formats.heif import HeifFormat
 from deid.formats.jpeg import JpegFormat
 from deid.formats.png import PngFormat
 from deid.formats.tiff import TiffFormat
@@ -24,6 +26,8 @@ FORMATS: tuple[type[ImageFormat], ...] = (
     TiffFormat,
     BmpFormat,
     GifFormat,
+    HeifFormat,
+    AvifFormat,
 )
 
 # Raw camera files are TIFF containers (or close to it) that carry full-size JPEG
@@ -36,7 +40,6 @@ RAW_REASON = "raw camera file: it embeds full-size previews of the original scen
 
 UNSUPPORTED: tuple[tuple[str, str], ...] = (
     # (name, reason); recognised by unsupported_format() below
-    ("HEIF", "HEIC/HEIF/AVIF is not supported yet"),
     ("PSD", "Photoshop documents keep hidden layers and are not supported"),
     ("OTHER", "image format not supported"),
 )
@@ -54,7 +57,7 @@ _OTHER_SIGNATURES = (
 # a recognised image is reported as failed (it may be a broken photo), not skipped.
 IMAGE_EXTENSIONS = frozenset(
     ext for fmt in FORMATS for ext in fmt.extensions
-) | RAW_EXTENSIONS | frozenset(".heic .heif .avif .hif .psd .jp2 .j2k .ico .tga .jxl".split())
+) | RAW_EXTENSIONS | frozenset(".psd .jp2 .j2k .ico .tga .jxl".split())
 
 # Bytes read from each file to recognise its format.
 HEAD_BYTES = 32
@@ -67,7 +70,9 @@ def writable_format(head: bytes) -> type[ImageFormat] | None:
     return None
 
 
-def format_by_name(name: str) -> type[ImageFormat]:
+def format_by_name(name: str, convert: tuple[str, ...] = ()) -> type[ImageFormat]:
+    """The writer for an input of Pillow format ``name``, after the config's conversions."""
+    name = dict(rule.split("=", 1) for rule in convert).get(name, name)
     # Pillow opens JPEGs with a multi-picture index (phones, some cameras) as "MPO"; only
     # the primary picture is kept, written as a plain JPEG.
     name = "JPEG" if name == "MPO" else name
@@ -82,10 +87,6 @@ def unsupported_reason(head: bytes, path: PurePath) -> str | None:
     suffix = path.suffix.lower()
     if suffix in RAW_EXTENSIONS or head[8:10] == b"CR":
         return RAW_REASON
-    if head[4:8] == b"ftyp" and head[8:12] in {
-        b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"
-    }:
-        return dict(UNSUPPORTED)["HEIF"]
     if head.startswith(b"8BPS"):
         return dict(UNSUPPORTED)["PSD"]
     if head.startswith(_OTHER_SIGNATURES):

@@ -1,10 +1,5 @@
 from __future__ import annotations
 
-from typing import BinaryIO
-
-from PIL import Image
-
-from deid.config import OutputConfig
 from deid.formats.base import ImageFormat
 
 
@@ -14,6 +9,3 @@ class BmpFormat(ImageFormat):
     signatures = (b"BM",)
     modes = ("RGB",)
     ALLOWED_INFO = frozenset({"compression", "dpi"})
-
-    def save(self, image: Image.Image, fp: BinaryIO, config: OutputConfig) -> None:
-        image.save(fp, format="BMP")

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from typing import BinaryIO
-
-from PIL import Image
+from typing import Any
 
 from deid.config import OutputConfig
 from deid.formats.base import ImageFormat
@@ -16,5 +14,5 @@ class JpegFormat(ImageFormat):
     # Pillow writes a JFIF APP0 segment (version, density) into every JPEG.
     ALLOWED_INFO = frozenset({"jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi"})
 
-    def save(self, image: Image.Image, fp: BinaryIO, config: OutputConfig) -> None:
-        image.save(fp, format="JPEG", quality=config.jpeg_quality)
+    def params(self, config: OutputConfig) -> dict[str, Any]:
+        return {"quality": config.jpeg_quality}

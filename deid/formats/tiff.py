@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from typing import BinaryIO
-
-from PIL import Image
+from typing import Any
 
 from deid.config import OutputConfig
 from deid.formats.base import ImageFormat
@@ -12,7 +10,8 @@ class TiffFormat(ImageFormat):
     name = "TIFF"
     extensions = (".tif", ".tiff")
     signatures = (b"II*\x00", b"MM\x00*")
+    multi_frame = True
     ALLOWED_INFO = frozenset({"compression", "dpi", "resolution"})
 
-    def save(self, image: Image.Image, fp: BinaryIO, config: OutputConfig) -> None:
-        image.save(fp, format="TIFF", compression="tiff_lzw")
+    def params(self, config: OutputConfig) -> dict[str, Any]:
+        return {"compression": "tiff_lzw"}
