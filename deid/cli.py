@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         "lossless, larger files)",
     )
     run.add_argument(
+        "--rename", choices=["keep", "hash", "sequential"],
+        help="output file names. Default: keep (same relative paths; names may identify "
+        "people). hash: every folder and file name becomes a keyed hash (key kept in the "
+        "report folder, so names cannot be guessed from a list of likely names); "
+        "sequential: 000001.jpg, 000002.png, ... in one folder. The original-to-new mapping "
+        "is only in the report",
+    )
+    run.add_argument(
         "--overwrite", action="store_true",
         help="write into a non-empty OUT, replacing files of the same name. Default: refuse",
     )
@@ -112,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", type=Path, metavar="PATH", dest="json_out",
         help="where to write the JSON result. Default: eval-<IMAGES_DIR name>.json in the current folder",
     )
+    inspect = commands.add_parser(
+        "inspect",
+        help="show the privacy-relevant metadata of images",
+        description=(
+            "Print, per file, the privacy-relevant metadata found: GPS position, device "
+            "make/model/serial, owner and artist, datetimes, software, embedded thumbnails "
+            "with their sizes, XMP and IPTC fields. Given a folder, print a summary."
+        ),
+    )
+    inspect.add_argument("paths", metavar="PATH", type=Path, nargs="+", help="image files or folders")
+    inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
 
 
@@ -130,6 +149,8 @@ def config_with_overrides(args: argparse.Namespace) -> Config:
     output = config.output
     if args.jpeg_quality is not None:
         output = dataclasses.replace(output, jpeg_quality=args.jpeg_quality)
+    if args.rename is not None:
+        output = dataclasses.replace(output, rename=args.rename)
     top = {k: getattr(args, k) for k in ("workers", "device") if getattr(args, k) is not None}
     return dataclasses.replace(config, anonymize=anonymize, detect=detect, output=output, **top)
 
@@ -197,7 +218,23 @@ def command_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": command_run, "eval": command_eval}
+def command_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from deid.inspection import format_report, inspect_paths
+
+    missing = [p for p in args.paths if not p.exists()]
+    if missing:
+        raise UsageError(f"{missing[0]} does not exist; give image files or folders")
+    result = inspect_paths(args.paths)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(format_report(result, folder_mode=any(p.is_dir() for p in args.paths)))
+    return EXIT_FAILED if any("error" in f for f in result["files"]) else EXIT_OK
+
+
+COMMANDS = {"run": command_run, "eval": command_eval, "inspect": command_inspect}
 
 
 def main(argv: list[str] | None = None) -> int:

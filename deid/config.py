@@ -138,6 +138,9 @@ class OutputConfig:
     # Formats to convert on output, as "INPUT=OUTPUT" Pillow format names, e.g.
     # "HEIF=JPEG" for tools that cannot read HEIC. Default: every format is kept.
     convert: tuple[str, ...] = ()
+    # Output file names: "keep" (same relative path), "hash" (keyed hash of every folder
+    # and file name) or "sequential" (000001.jpg, ... in one folder).
+    rename: str = "keep"
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.keep_metadata) - KEEPABLE_METADATA)
@@ -147,6 +150,10 @@ class OutputConfig:
                 f"{', '.join(sorted(KEEPABLE_METADATA))} may be"
             )
         from deid.formats import FORMATS
+        from deid.names import RENAME_MODES
+
+        if self.rename not in RENAME_MODES:
+            raise ConfigError(f"output.rename must be one of {', '.join(RENAME_MODES)}, got {self.rename!r}")
 
         writers = {fmt.name for fmt in FORMATS}
         for rule in self.convert:

@@ -20,6 +20,7 @@ class SourceFile:
     relative: str  # POSIX path relative to SRC
     kind: str  # IMAGE, SKIP (not an image, or one deid must not copy) or FAIL
     reason: str | None = None  # for SKIP and FAIL
+    format: str | None = None  # for IMAGE: Pillow's name of the format its content shows
 
 
 def discover(src: Path) -> Iterator[SourceFile]:
@@ -49,8 +50,9 @@ def classify(path: Path, relative: str) -> SourceFile:
     reason = unsupported_reason(head, path)
     if reason:
         return SourceFile(path, relative, SKIP, reason)
-    if writable_format(head):
-        return SourceFile(path, relative, IMAGE)
+    fmt = writable_format(head)
+    if fmt:
+        return SourceFile(path, relative, IMAGE, format=fmt.name)
     if looks_like_image:
         return SourceFile(
             path, relative, FAIL, f"named {path.suffix} but its content is not a recognised image"

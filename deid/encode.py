@@ -13,6 +13,10 @@ from deid.formats import format_by_name
 from deid.metadata import leftover_metadata, strip_metadata
 
 
+# What Pillow reports for a resolution the config keeps.
+KEPT_RESOLUTION_INFO = frozenset({"dpi", "resolution", "jfif_density", "jfif_unit"})
+
+
 def encode(
     frames: list[np.ndarray],
     format_name: str,
@@ -31,7 +35,8 @@ def encode(
     buffer = io.BytesIO()
     fmt.save(images, buffer, config, animation, dpi if "resolution" in config.keep_metadata else None)
     data = buffer.getvalue()
-    left = leftover_metadata(data, fmt.ALLOWED_INFO)
+    allowed = fmt.ALLOWED_INFO | (KEPT_RESOLUTION_INFO if "resolution" in config.keep_metadata else frozenset())
+    left = leftover_metadata(data, allowed)
     if left:
         raise MetadataLeftError(f"encoded {fmt.name} still carries {', '.join(left)}; not written")
     return data
@@ -39,6 +44,11 @@ def encode(
 
 
 def output_suffix(source_suffix: str, format_name: str, config: OutputConfig) -> str:
-    """The input's suffix where it suits the written format, else the format's own."""
-    fmt = format_by_name(format_name, config.convert)
-    return source_suffix if source_suffix.lower() in fmt.extensions else fmt.extensions[0]
+    """The input's suffix, unless the config converts the format (then the new format's
+    own suffix) or there is none (then the format's usual one)."""
+    target = format_by_name(format_name, config.convert)
+    if not source_suffix:
+        return target.extensions[0]
+    if target is format_by_name(format_name) or source_suffix.lower() in target.extensions:
+        return source_suffix
+    return target.extensions[0]

@@ -21,13 +21,14 @@ from PIL import Image
 
 from deid.anonymize import build_anonymizer
 from deid.boxes import FaceBoxes, clip_boxes
-from deid.config import Config
+from deid.config import Config, OutputConfig
 from deid.decode import decode, to_srgb_pixels
 from deid.detect.ensemble import FaceDetector
 from deid.discover import FAIL, IMAGE, SourceFile, discover
 from deid.encode import encode, output_suffix
 from deid.errors import DeidError, ImageError, UsageError
 from deid.metadata import find_metadata
+from deid.names import OutputNamer, load_or_create_key
 from deid.output import write_atomic
 from deid.report import FAILED, OK, SKIPPED, FaceRecord, ImageRecord, ReportWriter
 
@@ -89,9 +90,16 @@ def _anonymize_pixels(pixels: np.ndarray, stages: Stages) -> tuple[FaceBoxes, np
     return faces, regions, stages.anonymizer.anonymize(pixels, faces)
 
 
-def process_file(source: SourceFile, out_dir: Path, stages: Stages) -> ImageRecord:
+@dataclass(frozen=True)
+class WorkItem:
+    source: SourceFile
+    output: str  # path relative to OUT
+
+
+def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> ImageRecord:
     """Run one image through every stage. Any failure marks the file failed and nothing
     is written for it: a partly processed image must never reach OUT."""
+    source, output = item.source, item.output
     output_config = stages.config.output
     try:
         data = source.path.read_bytes()
@@ -101,9 +109,9 @@ def process_file(source: SourceFile, out_dir: Path, stages: Stages) -> ImageReco
             faces, regions, anonymized = _anonymize_pixels(pixels, stages)
             frames.append(anonymized)
             faces_per_frame.append((faces, regions))
-        encoded = encode(frames, decoded.format, output_config, decoded.animation, decoded.dpi)
-        relative = PurePosixPath(source.relative)
-        output = relative.with_suffix(output_suffix(relative.suffix, decoded.format, output_config))
+        # Written in the format the discover stage saw (the output name was planned from
+        # it); Pillow calls a JPEG with extra pictures "MPO", which is the same writer.
+        encoded = encode(frames, source.format or decoded.format, output_config, decoded.animation, decoded.dpi)
         write_atomic(out_dir / output, encoded)
     except ImageError as exc:
         return _failed(source, str(exc))
@@ -114,7 +122,7 @@ def process_file(source: SourceFile, out_dir: Path, stages: Stages) -> ImageReco
     height, width = frames[0].shape[:2]
     return ImageRecord(
         source=source.relative,
-        output=output.as_posix(),
+        output=output,
         status=OK,
         width=width,
         height=height,
@@ -181,6 +189,8 @@ def run(
     check_paths(src_dir, out_dir, report, overwrite)
     sources = list(discover(src_dir))
     images = [s for s in sources if s.kind == IMAGE]
+    report.mkdir(parents=True, exist_ok=True)
+    items, clashes = plan_outputs(images, config.output, report)
     workers = min(config.workers or os.cpu_count() or 1, max(len(images), 1))
 
     writer = ReportWriter(report)
@@ -196,8 +206,10 @@ def run(
             if source.kind != IMAGE:
                 status = FAILED if source.kind == FAIL else SKIPPED
                 record(ImageRecord(source.relative, None, status, error=source.reason))
+        for rec in clashes:
+            record(rec)
         out_dir.mkdir(parents=True, exist_ok=True)
-        runtime = _process_images(images, out_dir, config, workers, record)
+        runtime = _process_images(items, out_dir, config, workers, record)
         summary = _summarise(records, config, runtime, workers, time.monotonic() - started)
         summary["source_dir"] = str(src_dir)
         summary["output_dir"] = str(out_dir)
@@ -207,14 +219,34 @@ def run(
     return RunSummary(out_dir, report, summary["counts"], summary["warnings"], summary)
 
 
+def plan_outputs(
+    images: list[SourceFile], config: OutputConfig, report_dir: Path
+) -> tuple[list[WorkItem], list[ImageRecord]]:
+    """The output path of every image, decided before any is written. Two inputs that
+    would land on one name (photo.heic and photo.jpg, converted to JPEG) are not both
+    written: the second is reported as failed."""
+    key = load_or_create_key(report_dir) if config.rename == "hash" else b""
+    namer = OutputNamer(config.rename, key)
+    items, clashes, taken = [], [], {}
+    for index, source in enumerate(images):
+        suffix = output_suffix(PurePosixPath(source.relative).suffix, source.format or "", config)
+        output = namer.stem(source.relative, index).as_posix() + suffix
+        if output.lower() in taken:
+            clashes.append(_failed(source, f"its output name {output} is already taken by {taken[output.lower()]}"))
+            continue
+        taken[output.lower()] = source.relative
+        items.append(WorkItem(source, output))
+    return items, clashes
+
+
 def _process_images(
-    images: list[SourceFile], out_dir: Path, config: Config, workers: int,
+    images: list[WorkItem], out_dir: Path, config: Config, workers: int,
     record: Callable[[ImageRecord], None],
 ) -> dict[str, Any]:
     if workers <= 1:
         stages = _cached_stages(config)
-        for source in images:
-            record(process_file(source, out_dir, stages))
+        for item in images:
+            record(process_file(item, out_dir, stages))
         return stages.runtime()
     try:
         return _process_in_pool(images, out_dir, config, workers, record)
@@ -226,7 +258,7 @@ def _process_images(
 
 
 def _process_in_pool(
-    images: list[SourceFile], out_dir: Path, config: Config, workers: int,
+    images: list[WorkItem], out_dir: Path, config: Config, workers: int,
     record: Callable[[ImageRecord], None],
 ) -> dict[str, Any]:
     # "spawn": a worker must not inherit a parent's half-initialised model runtime.
@@ -257,9 +289,9 @@ def _init_worker(config: Config, threads: int) -> None:
     _WORKER_STAGES = Stages(config, threads)
 
 
-def _worker_process(source: SourceFile, out_dir: Path) -> ImageRecord:
+def _worker_process(item: WorkItem, out_dir: Path) -> ImageRecord:
     assert _WORKER_STAGES is not None
-    return process_file(source, out_dir, _WORKER_STAGES)
+    return process_file(item, out_dir, _WORKER_STAGES)
 
 
 def _worker_model_info() -> dict[str, Any]:

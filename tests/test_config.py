@@ -29,6 +29,9 @@ def test_every_shipped_config_loads(name):
         ({"detect": {"detectors": []}}, "at least one detector"),
         ({"output": {"jpeg_quality": 0}}, "jpeg_quality"),
         ({"workers": True}, "must be an integer"),
+        ({"output": {"keep_metadata": ["gps"]}}, "'gps' cannot be kept"),
+        ({"output": {"convert": ["HEIF=XCF"]}}, "must be INPUT=OUTPUT"),
+        ({"output": {"rename": "scramble"}}, "output.rename"),
     ],
 )
 def test_bad_config_is_a_config_error(data, message):

@@ -146,3 +146,18 @@ def test_wide_gamut_colours_are_converted_to_srgb(shared_data, tmp_path):
     written = load_pixels(out)
     assert np.abs(written - reference).max() <= 2
     assert np.abs(written - pixels.astype(np.int16)).max() > 20  # the conversion did something
+
+
+@pytest.mark.parametrize("keep, expected_dpi", [([], None), (["resolution"], (300, 300))])
+def test_resolution_is_kept_only_when_allowed(tmp_path, keep, expected_dpi):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 200, 200)).save(buffer, format="PNG", dpi=(300, 300))
+    config = tmp_path / "keep.toml"
+    config.write_text(f"[output]\nkeep_metadata = {json.dumps(keep)}\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "scan.png").write_bytes(buffer.getvalue())
+    assert run_cli("run", src, tmp_path / "out", "--workers", "1", "--config", config).returncode == 0
+    with Image.open(tmp_path / "out" / "scan.png") as image:
+        dpi = image.info.get("dpi")
+    assert (tuple(round(v) for v in dpi) if dpi else None) == expected_dpi
