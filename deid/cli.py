@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true",
         help="write into a non-empty OUT, replacing files of the same name. Default: refuse",
     )
+    run.add_argument(
+        "--resume", action="store_true",
+        help="continue an interrupted run: same SRC, OUT and report folder; images already "
+        "written from the same content with the same config are kept, the rest processed. "
+        "Default: off (a non-empty OUT is refused)",
+    )
     evaluate = commands.add_parser(
         "eval",
         help="measure the protected-face rate on images with ground-truth face boxes",
@@ -162,7 +168,8 @@ def command_run(args: argparse.Namespace) -> int:
     bar = _ProgressBar()
     try:
         summary = deid.run(args.src, args.out, config=config, report_dir=args.report,
-                           overwrite=args.overwrite, progress=bar.update)
+                           overwrite=args.overwrite, progress=bar.update,
+                           resume=args.resume)
     finally:
         bar.close()
     counts = summary.counts
@@ -249,5 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deid: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("deid: interrupted; files already written are complete, the report lists them", file=sys.stderr)
+        print(
+            "deid: interrupted; files already written are complete. Run the same command with "
+            "--resume to finish",
+            file=sys.stderr,
+        )
         return 130

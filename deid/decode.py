@@ -45,14 +45,28 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
         # Pillow warns, then raises, past its own pixel limit; deid applies max_pixels
         # itself before any pixel is decoded, so the warning is noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Pillow warns of damaged tags it skips; what is left is checked like any file.
+        warnings.simplefilter("ignore", UserWarning)
         try:
             image = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:
             raise DecodeError(f"refused as a decompression bomb: {exc}") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except UnidentifiedImageError:
+            raise DecodeError("not a decodable image: its header is damaged, or it is not an image") from None
+        except (OSError, SyntaxError, ValueError) as exc:
             raise DecodeError(f"not a decodable image: {_one_line(exc)}") from None
         with image:
-            return _decode_opened(image, data, max_pixels)
+            try:
+                return _decode_opened(image, data, max_pixels)
+            except (DecodeError, MemoryError):
+                raise
+            except Exception as exc:
+                # Pillow's format plugins fail on damaged files with every kind of error
+                # (struct.error, zlib.error, IndexError ...); any of them means the file
+                # cannot be decoded whole.
+                raise DecodeError(
+                    f"corrupt or truncated {image.format}: {type(exc).__name__}: {_one_line(exc)}"
+                ) from None
 
 
 def _decode_opened(image: Image.Image, data: bytes, max_pixels: int) -> DecodedImage:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -36,12 +37,18 @@ def discover(src: Path) -> Iterator[SourceFile]:
 
 
 def classify(path: Path, relative: str) -> SourceFile:
-    if path.is_symlink():
+    try:
+        mode = path.lstat().st_mode
+    except OSError as exc:
+        return SourceFile(path, relative, FAIL, f"cannot read file: {exc.strerror}")
+    if stat.S_ISLNK(mode):
         return SourceFile(path, relative, SKIP, "symbolic link: not followed")
+    if not stat.S_ISREG(mode):
+        # A named pipe would block the run on open(); a device could be endless.
+        return SourceFile(path, relative, SKIP, "not a regular file (pipe, socket or device)")
     looks_like_image = path.suffix.lower() in IMAGE_EXTENSIONS
     try:
-        with open(path, "rb") as fp:
-            head = fp.read(HEAD_BYTES)
+        head = read_regular_file(path, HEAD_BYTES)
     except OSError as exc:
         return SourceFile(path, relative, FAIL, f"cannot read file: {exc.strerror}")
     if not head:
@@ -58,3 +65,14 @@ def classify(path: Path, relative: str) -> SourceFile:
             path, relative, FAIL, f"named {path.suffix} but its content is not a recognised image"
         )
     return SourceFile(path, relative, SKIP, "not an image")
+
+
+def read_regular_file(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of ``path`` (at most ``limit``), refusing anything that is not a regular
+    file at the moment it is opened: a file swapped for a link after discovery is not
+    followed out of SRC, and a pipe does not block the run."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fp:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path.name} is no longer a regular file")
+        return fp.read() if limit is None else fp.read(limit)

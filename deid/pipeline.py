@@ -1,16 +1,13 @@
-"""Wires the stages: discover -> decode -> detect -> anonymize -> strip metadata ->
-encode -> write -> report. Each stage lives in its own module; nothing here touches
-pixels or bytes itself."""
+"""Wires the stages: discover -> plan output names -> process each image (decode, detect,
+anonymize, encode, write; in ``deid.process``, run by ``deid.workers``) -> journal ->
+report. Nothing here touches pixels or bytes itself."""
 
 from __future__ import annotations
 
-import concurrent.futures
-import functools
-import multiprocessing
+import contextlib
 import os
 import time
 from collections import Counter
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path, PurePosixPath
@@ -19,42 +16,21 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
-from deid.anonymize import build_anonymizer
-from deid.boxes import FaceBoxes, clip_boxes
+from deid.boxes import FaceBoxes
 from deid.config import Config, OutputConfig
-from deid.decode import decode, to_srgb_pixels
-from deid.detect.ensemble import FaceDetector
+from deid.decode import to_srgb_pixels
 from deid.discover import FAIL, IMAGE, SourceFile, discover
-from deid.encode import encode, output_suffix
-from deid.errors import DeidError, ImageError, UsageError
+from deid.encode import output_suffix
+from deid.errors import DeidError, UsageError
+from deid.journal import Journal, JournalEntry, config_fingerprint, sha256_file
 from deid.metadata import find_metadata
 from deid.names import OutputNamer, load_or_create_key
-from deid.output import write_atomic
-from deid.report import FAILED, OK, SKIPPED, FaceRecord, ImageRecord, ReportWriter
+from deid.output import TEMP_PREFIX
+from deid.process import FileResult, WorkItem, anonymize_pixels, cached_stages, failed_result
+from deid.report import FAILED, OK, SKIPPED, ImageRecord, clear_report, printable_path, write_report
+from deid.workers import process_all
 
 Progress = Callable[[int, int, ImageRecord], None]
-
-
-class Stages:
-    """The stateful stages of one process, built once: detector models load here."""
-
-    def __init__(self, config: Config, threads: int = 0) -> None:
-        self.config = config
-        self.detector = FaceDetector(config.detect, config.device, threads)
-        self.anonymizer = build_anonymizer(config.anonymize)
-
-    def runtime(self) -> dict[str, Any]:
-        """What ran: models with versions, devices, and why a requested device was not used."""
-        return {
-            "models": self.detector.model_info(),
-            "devices": self.detector.devices,
-            "notes": self.detector.notes,
-        }
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_stages(config: Config) -> Stages:
-    return Stages(config)
 
 
 @dataclass(frozen=True)
@@ -68,7 +44,7 @@ class AnonymizedImage:
 def anonymize_image(image: Image.Image | np.ndarray, config: Config | None = None) -> AnonymizedImage:
     """Anonymize the faces of one image in memory. Models are loaded on the first call and
     reused by later calls with the same config."""
-    stages = _cached_stages(config or Config())
+    stages = cached_stages(config or Config())
     if isinstance(image, Image.Image):
         found = find_metadata(image)
         pixels = to_srgb_pixels(image)
@@ -79,79 +55,8 @@ def anonymize_image(image: Image.Image | np.ndarray, config: Config | None = Non
             raise ValueError(f"expected a uint8 H x W or H x W x C array, got {pixels.dtype} {pixels.shape}")
         if pixels.ndim == 2:
             pixels = np.repeat(pixels[:, :, None], 3, axis=2)
-    faces, regions, out = _anonymize_pixels(pixels, stages)
+    faces, regions, out = anonymize_pixels(pixels, stages)
     return AnonymizedImage(out, faces, regions, found)
-
-
-def _anonymize_pixels(pixels: np.ndarray, stages: Stages) -> tuple[FaceBoxes, np.ndarray, np.ndarray]:
-    height, width = pixels.shape[:2]
-    faces = stages.detector.detect(pixels)
-    regions = stages.anonymizer.regions(faces, width, height)
-    return faces, regions, stages.anonymizer.anonymize(pixels, faces)
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    source: SourceFile
-    output: str  # path relative to OUT
-
-
-def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> ImageRecord:
-    """Run one image through every stage. Any failure marks the file failed and nothing
-    is written for it: a partly processed image must never reach OUT."""
-    source, output = item.source, item.output
-    output_config = stages.config.output
-    try:
-        data = source.path.read_bytes()
-        decoded = decode(data, output_config.max_pixels)
-        frames, faces_per_frame = [], []
-        for pixels in decoded.frames:
-            faces, regions, anonymized = _anonymize_pixels(pixels, stages)
-            frames.append(anonymized)
-            faces_per_frame.append((faces, regions))
-        # Written in the format the discover stage saw (the output name was planned from
-        # it); Pillow calls a JPEG with extra pictures "MPO", which is the same writer.
-        encoded = encode(frames, source.format or decoded.format, output_config, decoded.animation, decoded.dpi)
-        write_atomic(out_dir / output, encoded)
-    except ImageError as exc:
-        return _failed(source, str(exc))
-    except OSError as exc:
-        return _failed(source, f"I/O error: {exc.strerror or exc}")
-    except Exception as exc:  # fail closed: whatever broke, this file is not written
-        return _failed(source, f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}")
-    height, width = frames[0].shape[:2]
-    return ImageRecord(
-        source=source.relative,
-        output=output,
-        status=OK,
-        width=width,
-        height=height,
-        frames=len(frames),
-        faces=[
-            face
-            for index, (faces, regions) in enumerate(faces_per_frame)
-            for face in _face_records(faces, regions, frames[index].shape, index)
-        ],
-        metadata_found=decoded.metadata_found,
-    )
-
-
-def _face_records(faces: FaceBoxes, regions: np.ndarray, shape: tuple[int, ...], frame: int) -> list[FaceRecord]:
-    boxes = clip_boxes(faces.xyxy, shape[1], shape[0])
-    return [
-        FaceRecord(
-            box=[round(float(v), 1) for v in box],
-            region=[int(v) for v in region],
-            score=round(float(score), 4),
-            detector=str(name),
-            frame=frame,
-        )
-        for box, region, score, name in zip(boxes, regions, faces.scores, faces.detectors)
-    ]
-
-
-def _failed(source: SourceFile, reason: str) -> ImageRecord:
-    return ImageRecord(source=source.relative, output=None, status=FAILED, error=reason)
 
 
 @dataclass(frozen=True)
@@ -179,49 +84,118 @@ def run(
     report_dir: str | Path | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
+    resume: bool = False,
 ) -> RunSummary:
     """Write a sanitized copy of the image tree ``src`` into ``out`` and a report into
-    ``report_dir`` (default ``<out>.report`` beside ``out``)."""
+    ``report_dir`` (default ``<out>.report`` beside ``out``).
+
+    ``resume`` continues an interrupted run into the same ``out`` and report folder: an
+    image already done with the same content and config is not processed again.
+    """
     config = config or Config()
     started = time.monotonic()
     src_dir, out_dir = Path(src), Path(out)
     report = Path(report_dir) if report_dir is not None else default_report_dir(out_dir)
-    check_paths(src_dir, out_dir, report, overwrite)
+    check_paths(src_dir, out_dir, report, overwrite or resume)
     sources = list(discover(src_dir))
+    order = {printable_path(s.relative): index for index, s in enumerate(sources)}
     images = [s for s in sources if s.kind == IMAGE]
-    report.mkdir(parents=True, exist_ok=True)
-    items, clashes = plan_outputs(images, config.output, report)
-    workers = min(config.workers or os.cpu_count() or 1, max(len(images), 1))
-
-    writer = ReportWriter(report)
-    records: list[ImageRecord] = []
     try:
-        def record(rec: ImageRecord) -> None:
-            records.append(rec)
-            writer.add(rec)
-            if progress:
-                progress(len(records), len(sources), rec)
+        report.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _remove_partial_files(out_dir)
+        clear_report(report)
+        items, clashes = plan_outputs(images, config.output, report)
+        journal = Journal(report, resume)
+    except OSError as exc:
+        raise DeidError(f"cannot prepare {out_dir} and {report}: {exc.strerror or exc}") from None
+    fingerprint = config_fingerprint(config.to_dict(), _version("deid"))
+    done, todo = _split_done(items, journal, fingerprint, out_dir)
+    workers = min(config.workers or os.cpu_count() or 1, max(len(todo), 1))
 
+    records: list[ImageRecord] = []
+
+    def record(rec: ImageRecord) -> None:
+        records.append(rec)
+        if progress:
+            progress(len(records), len(sources), rec)
+
+    def finished(result: FileResult) -> None:
+        if result.input_sha256 is not None:
+            journal.add(JournalEntry(result.record, result.input_sha256, result.output_sha256, fingerprint))
+        record(result.record)
+
+    try:
         for source in sources:
             if source.kind != IMAGE:
                 status = FAILED if source.kind == FAIL else SKIPPED
                 record(ImageRecord(source.relative, None, status, error=source.reason))
-        for rec in clashes:
-            record(rec)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        runtime = _process_images(items, out_dir, config, workers, record)
-        summary = _summarise(records, config, runtime, workers, time.monotonic() - started)
-        summary["source_dir"] = str(src_dir)
-        summary["output_dir"] = str(out_dir)
-        writer.finish(summary)
+        for result in clashes:
+            record(result.record)
+        for entry in done:
+            record(entry.record)
+        runtime = process_all(todo, out_dir, config, workers, finished)
+    except OSError as exc:
+        raise DeidError(
+            f"cannot write the run journal in {report}: {exc.strerror or exc}; "
+            "free space and rerun with --resume"
+        ) from None
     finally:
-        writer.close()
+        journal.close()
+    records.sort(key=lambda r: order[printable_path(r.source)])
+    summary = _summarise(records, config, runtime, workers, time.monotonic() - started)
+    summary["source_dir"] = str(src_dir)
+    summary["output_dir"] = str(out_dir)
+    summary["resumed"] = len(done)
+    try:
+        write_report(report, records, summary)
+    except OSError as exc:
+        raise DeidError(
+            f"cannot write the report in {report}: {exc.strerror or exc}; free space and rerun with --resume"
+        ) from None
     return RunSummary(out_dir, report, summary["counts"], summary["warnings"], summary)
+
+
+def _split_done(
+    items: list[WorkItem], journal: Journal, fingerprint: str, out_dir: Path,
+) -> tuple[list[JournalEntry], list[WorkItem]]:
+    """Journal entries still valid for a resumed run, and the images left to process. An
+    entry holds when the image was written, with the same config, from the same input
+    content, and its output is still there unchanged; failed images are tried again."""
+    done, todo = [], []
+    for item in items:
+        entry = journal.previous.get(printable_path(item.source.relative))
+        if (
+            entry is not None
+            and entry.record.status == OK
+            and entry.config_sha256 == fingerprint
+            and entry.record.output == printable_path(item.output)
+            and _sha256_or_none(item.source.path) == entry.input_sha256
+            and _sha256_or_none(out_dir / item.output) == entry.output_sha256
+        ):
+            done.append(entry)
+        else:
+            todo.append(item)
+    return done, todo
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
+
+
+def _remove_partial_files(out_dir: Path) -> None:
+    """Temporary files a killed run left behind; they never had a final name."""
+    for path in out_dir.rglob(TEMP_PREFIX + "*"):
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def plan_outputs(
     images: list[SourceFile], config: OutputConfig, report_dir: Path
-) -> tuple[list[WorkItem], list[ImageRecord]]:
+) -> tuple[list[WorkItem], list[FileResult]]:
     """The output path of every image, decided before any is written. Two inputs that
     would land on one name (photo.heic and photo.jpg, converted to JPEG) are not both
     written: the second is reported as failed."""
@@ -232,71 +206,13 @@ def plan_outputs(
         suffix = output_suffix(PurePosixPath(source.relative).suffix, source.format or "", config)
         output = namer.stem(source.relative, index).as_posix() + suffix
         if output.lower() in taken:
-            clashes.append(_failed(source, f"its output name {output} is already taken by {taken[output.lower()]}"))
+            clashes.append(failed_result(
+                source, f"its output name {printable_path(output)} is already taken by {printable_path(taken[output.lower()])}"
+            ))
             continue
         taken[output.lower()] = source.relative
         items.append(WorkItem(source, output))
     return items, clashes
-
-
-def _process_images(
-    images: list[WorkItem], out_dir: Path, config: Config, workers: int,
-    record: Callable[[ImageRecord], None],
-) -> dict[str, Any]:
-    if workers <= 1:
-        stages = _cached_stages(config)
-        for item in images:
-            record(process_file(item, out_dir, stages))
-        return stages.runtime()
-    try:
-        return _process_in_pool(images, out_dir, config, workers, record)
-    except BrokenProcessPool as exc:
-        raise DeidError(
-            f"a worker process died ({exc}); files not yet reported were not written. "
-            "Rerun with --workers 1 to see the cause"
-        ) from None
-
-
-def _process_in_pool(
-    images: list[WorkItem], out_dir: Path, config: Config, workers: int,
-    record: Callable[[ImageRecord], None],
-) -> dict[str, Any]:
-    # "spawn": a worker must not inherit a parent's half-initialised model runtime.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker,
-        # Each worker's runtime gets its share of the cores, not all of them: more threads
-        # than cores only adds switching.
-        initargs=(config, max(1, (os.cpu_count() or 1) // workers)),
-    ) as pool:
-        info = pool.submit(_worker_model_info)
-        for rec in pool.map(_worker_process, images, [out_dir] * len(images), chunksize=1):
-            record(rec)
-        return info.result()
-
-
-_WORKER_STAGES: Stages | None = None
-
-
-def _init_worker(config: Config, threads: int) -> None:
-    global _WORKER_STAGES
-    # Native model runtimes log start-up notices straight to file descriptor 2 from their
-    # own threads; a worker reports only through its return values, so its stderr is
-    # closed off to keep the user's terminal to deid's own output.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    _WORKER_STAGES = Stages(config, threads)
-
-
-def _worker_process(item: WorkItem, out_dir: Path) -> ImageRecord:
-    assert _WORKER_STAGES is not None
-    return process_file(item, out_dir, _WORKER_STAGES)
-
-
-def _worker_model_info() -> dict[str, Any]:
-    assert _WORKER_STAGES is not None
-    return _WORKER_STAGES.runtime()
 
 
 def check_paths(src: Path, out: Path, report: Path, overwrite: bool) -> None:
@@ -319,7 +235,10 @@ def check_paths(src: Path, out: Path, report: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"output {out} exists and is not a folder")
     if not overwrite and out.is_dir() and any(out.iterdir()):
-        raise UsageError(f"output folder {out} is not empty; pass --overwrite to replace its files")
+        raise UsageError(
+            f"output folder {out} is not empty; pass --resume to continue the run that wrote it, "
+            "or --overwrite to replace its files"
+        )
 
 
 def _summarise(

@@ -1,4 +1,6 @@
-"""The report stage: one JSON line per input file, and a summary of the run.
+"""The report stage: one JSON line per input file (``images.jsonl``) and a summary of the
+run (``summary.json``), both written whole when the run ends, in the order the files were
+found, so the report of a resumed run equals that of an uninterrupted one.
 
 The report directory names the original files, so it is never placed inside OUT.
 """
@@ -9,7 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from deid.output import write_atomic
 
@@ -43,29 +45,35 @@ class ImageRecord:
     metadata_found: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["source"] = printable_path(self.source)
+        data["output"] = None if self.output is None else printable_path(self.output)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageRecord:
+        faces = [FaceRecord(**face) for face in data.get("faces", [])]
+        return cls(**{**data, "faces": faces})
 
 
-class ReportWriter:
-    """Appends records as files finish, so a report exists even for an interrupted run."""
+def printable_path(path: str) -> str:
+    """A file name as valid UTF-8 text. Names that are not UTF-8 on disk (Python holds
+    their bytes as lone surrogates) get those bytes written as \\xNN."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
-    def __init__(self, report_dir: Path) -> None:
-        self.report_dir = report_dir
-        report_dir.mkdir(parents=True, exist_ok=True)
-        self._images: TextIO = open(report_dir / IMAGES_FILE, "w", encoding="utf-8")
 
-    def add(self, record: ImageRecord) -> None:
-        self._images.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
-        self._images.flush()
+def clear_report(report_dir: Path) -> None:
+    """Remove the report of an earlier run, so that a run stopped before its end never
+    leaves a report that looks complete."""
+    for name in (IMAGES_FILE, SUMMARY_FILE):
+        (report_dir / name).unlink(missing_ok=True)
 
-    def finish(self, summary: dict[str, Any]) -> None:
-        self._images.close()
-        text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
-        write_atomic(self.report_dir / SUMMARY_FILE, text.encode("utf-8"))
 
-    def close(self) -> None:
-        if not self._images.closed:
-            self._images.close()
+def write_report(report_dir: Path, records: list[ImageRecord], summary: dict[str, Any]) -> None:
+    lines = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records)
+    write_atomic(report_dir / IMAGES_FILE, lines.encode("utf-8"))
+    text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    write_atomic(report_dir / SUMMARY_FILE, text.encode("utf-8"))
 
 
 def read_records(report_dir: Path) -> list[dict[str, Any]]:

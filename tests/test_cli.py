@@ -131,6 +131,7 @@ def test_two_workers_give_the_same_result_as_one(tmp_path, sample_run):
         (lambda t: ["run", t / "missing", t / "out"], "does not exist"),
         (lambda t: ["run", t / "src", t / "src" / "clean"], "inside the source"),
         (lambda t: ["run", t / "src", t / "src"], "inside the source"),
+        (lambda t: ["run", t / "src", t], "inside the output"),
         (lambda t: ["run", t / "src", t / "out", "--report", t / "out" / "rep"], "inside the output"),
         (lambda t: ["run", t / "src", t / "full"], "not empty"),
         (lambda t: ["run", t / "src", t / "out", "--margin", "-1"], "margin"),

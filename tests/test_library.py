@@ -42,12 +42,12 @@ def test_image_without_faces_comes_back_unchanged():
 
 
 def test_models_are_loaded_once_for_repeated_calls():
-    from deid.pipeline import _cached_stages
+    from deid.process import cached_stages
 
     deid.anonymize_image(np.zeros((32, 32, 3), dtype=np.uint8))
-    before = _cached_stages.cache_info()
+    before = cached_stages.cache_info()
     deid.anonymize_image(np.zeros((32, 32, 3), dtype=np.uint8))
-    after = _cached_stages.cache_info()
+    after = cached_stages.cache_info()
     assert after.misses == before.misses and after.hits == before.hits + 1
 
 

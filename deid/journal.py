@@ -1,0 +1,102 @@
+"""The run journal: one line per finished image, appended and flushed to disk as the run
+goes, so that a run killed at any point (Ctrl-C, SIGKILL, power loss) can be resumed.
+
+An entry is reused by ``--resume`` only when the input's content, the config and the
+output file are all unchanged; anything else is processed again. A line cut short by a
+kill is ignored, and the file it describes is processed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from deid.report import ImageRecord
+
+JOURNAL_FILE = "journal.jsonl"
+# Read in chunks so hashing a large file never holds it whole.
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    record: ImageRecord
+    input_sha256: str
+    output_sha256: str | None  # of the written file; None when nothing was written
+    config_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "record": self.record.to_dict(),
+            "input_sha256": self.input_sha256,
+            "output_sha256": self.output_sha256,
+            "config_sha256": self.config_sha256,
+        }
+
+
+def config_fingerprint(config_dict: dict[str, Any], version: str | None) -> str:
+    """What decides the output bytes: every setting except how many workers run it, and
+    the deid version."""
+    relevant = {k: v for k, v in config_dict.items() if k != "workers"}
+    text = json.dumps({"config": relevant, "deid": version}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fp:
+        for chunk in iter(lambda: fp.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Journal:
+    def __init__(self, report_dir: Path, resume: bool) -> None:
+        path = report_dir / JOURNAL_FILE
+        self.previous = load_journal(path) if resume else {}
+        if resume and path.exists():
+            # Rewritten without any line a kill cut short, so appends start on a clean line.
+            with open(path, "wb") as fp:
+                fp.writelines(_line(e) for e in self.previous.values())
+        self._fp: BinaryIO = open(path, "ab" if resume else "wb")
+
+    def add(self, entry: JournalEntry) -> None:
+        self._fp.write(_line(entry))
+        self._fp.flush()
+        # On disk before the next file starts: power loss loses at most the file in hand.
+        os.fsync(self._fp.fileno())
+
+    def close(self) -> None:
+        self._fp.close()
+
+
+def load_journal(path: Path) -> dict[str, JournalEntry]:
+    """Entries by source path; a later entry for a source replaces an earlier one."""
+    entries: dict[str, JournalEntry] = {}
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return entries
+    for line in lines:
+        try:
+            data = json.loads(line)
+            entry = JournalEntry(
+                ImageRecord.from_dict(data["record"]), data["input_sha256"],
+                data["output_sha256"], data["config_sha256"],
+            )
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a kill
+        entries[entry.record.source] = entry
+    return entries
+
+
+def _line(entry: JournalEntry) -> bytes:
+    return (json.dumps(entry.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")

@@ -1,0 +1,151 @@
+"""One image file through every stage: read -> decode -> detect -> anonymize -> encode
+(which strips metadata) -> write. Whatever goes wrong, the file is reported as failed and
+nothing is written for it: a partly processed image must never reach OUT."""
+
+from __future__ import annotations
+
+import errno
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deid.anonymize import build_anonymizer
+from deid.boxes import FaceBoxes, clip_boxes
+from deid.config import Config
+from deid.decode import decode
+from deid.detect.ensemble import FaceDetector
+from deid.discover import SourceFile, read_regular_file
+from deid.encode import encode
+from deid.errors import DecodeError, ImageError
+from deid.journal import sha256_bytes
+from deid.output import write_atomic
+from deid.report import FAILED, OK, FaceRecord, ImageRecord
+
+# A write that fails for lack of space fails every later file too; the message says how
+# to go on once there is room.
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+# An uncompressed 16-bit RGBA pixel takes 8 bytes; a larger file cannot hold an image within
+# the pixel limit, and reading it whole would cost its size in memory.
+MAX_BYTES_PER_PIXEL = 8
+
+
+class Stages:
+    """The stateful stages of one process, built once: detector models load here."""
+
+    def __init__(self, config: Config, threads: int = 0) -> None:
+        self.config = config
+        self.detector = FaceDetector(config.detect, config.device, threads)
+        self.anonymizer = build_anonymizer(config.anonymize)
+
+    def runtime(self) -> dict[str, Any]:
+        """What ran: models with versions, devices, and why a requested device was not used."""
+        return {
+            "models": self.detector.model_info(),
+            "devices": self.detector.devices,
+            "notes": self.detector.notes,
+        }
+
+
+@functools.lru_cache(maxsize=4)
+def cached_stages(config: Config) -> Stages:
+    return Stages(config)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    source: SourceFile
+    output: str  # path relative to OUT
+
+
+@dataclass(frozen=True)
+class FileResult:
+    record: ImageRecord
+    input_sha256: str | None  # None when the file could not be read
+    output_sha256: str | None  # None when nothing was written
+
+
+def anonymize_pixels(pixels: np.ndarray, stages: Stages) -> tuple[FaceBoxes, np.ndarray, np.ndarray]:
+    height, width = pixels.shape[:2]
+    faces = stages.detector.detect(pixels)
+    regions = stages.anonymizer.regions(faces, width, height)
+    return faces, regions, stages.anonymizer.anonymize(pixels, faces)
+
+
+def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
+    source, output = item.source, item.output
+    output_config = stages.config.output
+    input_sha256 = None
+    try:
+        size = source.path.stat().st_size
+        if size > output_config.max_pixels * MAX_BYTES_PER_PIXEL:
+            raise DecodeError(
+                f"{size / 1e6:.0f} MB is more than any image within the limit of "
+                f"{output_config.max_pixels / 1e6:.0f} MP could take; raise output.max_pixels "
+                "in the config if the image is genuine"
+            )
+        data = read_regular_file(source.path)
+        input_sha256 = sha256_bytes(data)
+        decoded = decode(data, output_config.max_pixels)
+        del data  # the compressed bytes are not needed beside the pixels
+        frames, faces_per_frame = [], []
+        for pixels in decoded.frames:
+            faces, regions, anonymized = anonymize_pixels(pixels, stages)
+            frames.append(anonymized)
+            faces_per_frame.append((faces, regions))
+        # Written in the format the discover stage saw (the output name was planned from
+        # it); Pillow calls a JPEG with extra pictures "MPO", which is the same writer.
+        encoded = encode(frames, source.format or decoded.format, output_config, decoded.animation, decoded.dpi)
+        write_atomic(out_dir / output, encoded)
+    except ImageError as exc:
+        return _failed(source, str(exc), input_sha256)
+    except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            reason = "no space left on the output disk; free space and rerun with --resume"
+        else:
+            reason = f"I/O error: {exc.strerror or exc}"
+        return _failed(source, reason, input_sha256)
+    except MemoryError:
+        return _failed(source, "out of memory while processing it; run with fewer --workers", input_sha256)
+    except Exception as exc:  # fail closed: whatever broke, this file is not written
+        return _failed(source, f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}", input_sha256)
+    height, width = frames[0].shape[:2]
+    record = ImageRecord(
+        source=source.relative,
+        output=output,
+        status=OK,
+        width=width,
+        height=height,
+        frames=len(frames),
+        faces=[
+            face
+            for index, (faces, regions) in enumerate(faces_per_frame)
+            for face in _face_records(faces, regions, frames[index].shape, index)
+        ],
+        metadata_found=decoded.metadata_found,
+    )
+    return FileResult(record, input_sha256, sha256_bytes(encoded))
+
+
+def _face_records(faces: FaceBoxes, regions: np.ndarray, shape: tuple[int, ...], frame: int) -> list[FaceRecord]:
+    boxes = clip_boxes(faces.xyxy, shape[1], shape[0])
+    return [
+        FaceRecord(
+            box=[round(float(v), 1) for v in box],
+            region=[int(v) for v in region],
+            score=round(float(score), 4),
+            detector=str(name),
+            frame=frame,
+        )
+        for box, region, score, name in zip(boxes, regions, faces.scores, faces.detectors)
+    ]
+
+
+def failed_result(source: SourceFile, reason: str) -> FileResult:
+    return _failed(source, reason, None)
+
+
+def _failed(source: SourceFile, reason: str, input_sha256: str | None) -> FileResult:
+    return FileResult(ImageRecord(source=source.relative, output=None, status=FAILED, error=reason), input_sha256, None)

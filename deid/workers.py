@@ -1,0 +1,152 @@
+"""Runs every image through ``process_file``: in this process (one worker), or in a pool
+of worker processes fed through a bounded window, so that memory does not grow with the
+number of files.
+
+A worker that dies (killed for lack of memory, a crash inside native code) takes no other
+file with it: the files it may have been holding are retried one at a time, each in a
+fresh worker, and only a file that kills its worker again is reported as failed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import signal
+from collections import deque
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any, Callable
+
+from deid.config import Config
+from deid.errors import DeidError
+from deid.process import FileResult, Stages, WorkItem, cached_stages, failed_result, process_file
+
+OnResult = Callable[[FileResult], None]
+Task = Callable[[WorkItem, Path], FileResult]
+
+# Files queued per worker beyond the one it is on: keeps every worker busy without
+# holding more than a few files' worth of work in the queue.
+IN_FLIGHT_PER_WORKER = 2
+WORKER_DIED = (
+    "the worker process died while processing it (a crash, or killed for lack of memory); "
+    "nothing was written for it"
+)
+
+
+def process_all(
+    items: list[WorkItem], out_dir: Path, config: Config, workers: int, on_result: OnResult,
+    task: Task | None = None,
+) -> dict[str, Any]:
+    """Process ``items`` and pass each result to ``on_result`` as it comes; returns what
+    ran (models, devices). ``task`` replaces the per-file function run in the workers (a
+    module-level function, so that a worker can import it); tests use it to make a worker
+    die."""
+    task = task or worker_process
+    if workers <= 1:
+        stages = cached_stages(config)
+        for item in items:
+            on_result(process_file(item, out_dir, stages))
+        return stages.runtime()
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pending, suspects = deque(items), []
+    runtime: dict[str, Any] | None = None
+    while pending:
+        with _WorkerPool(config, workers, threads) as pool:
+            runtime = runtime or pool.runtime()
+            suspects += _drain(pool.executor, task, pending, out_dir, workers, on_result)
+    for item in suspects:
+        with _WorkerPool(config, 1, threads) as pool:
+            runtime = runtime or pool.runtime()
+            try:
+                on_result(pool.executor.submit(task, item, out_dir).result())
+            except BrokenProcessPool:
+                on_result(failed_result(item.source, WORKER_DIED))
+    return runtime or cached_stages(config).runtime()
+
+
+def _drain(
+    executor: concurrent.futures.ProcessPoolExecutor, task: Task, pending: deque[WorkItem], out_dir: Path,
+    workers: int, on_result: OnResult,
+) -> list[WorkItem]:
+    """Feed ``pending`` to the pool until it is empty or the pool breaks; returns the files
+    that were in the pool when it broke (one of them killed it, or none if it was killed
+    from outside)."""
+    in_flight: dict[concurrent.futures.Future[FileResult], WorkItem] = {}
+    try:
+        while pending or in_flight:
+            while pending and len(in_flight) < workers * IN_FLIGHT_PER_WORKER:
+                item = pending.popleft()
+                in_flight[executor.submit(task, item, out_dir)] = item
+            done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                result = future.result()
+                del in_flight[future]
+                on_result(result)
+    except BrokenProcessPool:
+        return list(in_flight.values())
+    return []
+
+
+class _WorkerPool:
+    def __init__(self, config: Config, workers: int, threads: int) -> None:
+        # "spawn": a worker must not inherit a parent's half-initialised model runtime.
+        self.executor = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker, initargs=(config, threads),
+        )
+
+    def runtime(self) -> dict[str, Any]:
+        try:
+            return self.executor.submit(_worker_runtime).result()
+        except BrokenProcessPool:
+            raise DeidError(
+                "a worker process died while loading the models; rerun with --workers 1 to see why"
+            ) from None
+
+    def __enter__(self) -> _WorkerPool:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is not None:
+            # Interrupted or failed: stop the workers now rather than let them finish
+            # their files. Outputs are written whole or not at all, so this loses nothing.
+            for process in list(getattr(self.executor, "_processes", {}).values()):
+                process.terminate()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+_WORKER_STAGES: Stages | None = None
+_WORKER_ERROR: Exception | None = None
+
+
+def _init_worker(config: Config, threads: int) -> None:
+    global _WORKER_STAGES, _WORKER_ERROR
+    # Ctrl-C reaches every process of the terminal's group; the main process alone
+    # decides what an interrupt means (it stops the workers).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Native model runtimes log start-up notices straight to file descriptor 2 from their
+    # own threads; a worker reports only through its return values, so its stderr is
+    # closed off to keep the user's terminal to deid's own output.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        _WORKER_STAGES = Stages(config, threads)
+    except Exception as exc:  # reported by _worker_runtime in the main process
+        _WORKER_ERROR = exc
+
+
+def worker_process(item: WorkItem, out_dir: Path) -> FileResult:
+    """Process one file in a worker, with the stages the worker loaded at its start."""
+    if _WORKER_STAGES is None:
+        return failed_result(item.source, f"the models could not be loaded: {_WORKER_ERROR}")
+    return process_file(item, out_dir, _WORKER_STAGES)
+
+
+def _worker_runtime() -> dict[str, Any]:
+    if _WORKER_STAGES is None:
+        if isinstance(_WORKER_ERROR, DeidError):
+            raise _WORKER_ERROR
+        raise DeidError(f"the models could not be loaded: {_WORKER_ERROR}")
+    return _WORKER_STAGES.runtime()

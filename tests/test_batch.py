@@ -1,0 +1,265 @@
+"""A batch job that can be trusted: killed runs resume to the same result, hostile files
+are reported without harming the run, a dying worker takes no other file with it, and a
+full disk leaves no partial file."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from deid.config import load_config
+from deid.discover import IMAGE, discover
+from deid.pipeline import plan_outputs, run
+from deid.report import read_records
+from deid.workers import process_all
+
+from conftest import PROJECT, SAMPLE_DATA, load_pixels, run_cli
+from dying_worker import die_on_crash_files
+
+FAST = PROJECT / "configs" / "fast.toml"
+PHOTOS = ["astronaut.jpg", "astronaut_portrait.png", "people/grace_hopper.jpg"]
+
+
+def copy_photos(dst: Path, copies: int) -> list[str]:
+    """``copies`` copies of each sample photo in two subfolders; their relative paths."""
+    names = []
+    for index in range(copies):
+        for photo in PHOTOS:
+            relative = f"{'ab'[index % 2]}/{index:02d}_{Path(photo).name}"
+            (dst / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(SAMPLE_DATA / photo, dst / relative)
+            names.append(relative)
+    return names
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def journal_lines(report: Path) -> int:
+    try:
+        return (report / "journal.jsonl").read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def test_a_run_killed_part_way_and_resumed_equals_an_uninterrupted_run(tmp_path):
+    src = tmp_path / "src"
+    names = copy_photos(src, 6)
+    full = run_cli("run", src, tmp_path / "full", "--workers", "2", "--config", FAST)
+    assert full.returncode == 0, full.stderr
+
+    out, report = tmp_path / "out", tmp_path / "out.report"
+    command = [sys.executable, "-m", "deid", "run", src, out, "--workers", "2", "--config", FAST]
+    # Its own process group, so the kill takes the workers too, as a job scheduler's does.
+    job = subprocess.Popen(list(map(str, command)), start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while journal_lines(report) < 4:
+        assert job.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    done_when_killed = journal_lines(report)
+    assert done_when_killed < len(names), "the run had finished; kill it earlier"
+    assert not (report / "summary.json").exists()
+    for path in out.rglob("*"):
+        if path.is_file() and not path.name.startswith(".deid-"):
+            load_pixels(path)  # every file under its final name is whole
+
+    resumed = run_cli("run", src, out, "--resume", "--workers", "2", "--config", FAST)
+    assert resumed.returncode == 0, resumed.stderr
+    assert files_under(out) == files_under(tmp_path / "full")
+    assert read_records(report) == read_records(tmp_path / "full.report")
+    summary = json.loads((report / "summary.json").read_text())
+    full_summary = json.loads((tmp_path / "full.report" / "summary.json").read_text())
+    assert summary["counts"] == full_summary["counts"]
+    # Only what was left was processed again.
+    assert done_when_killed - 1 <= summary["resumed"] < len(names)
+
+
+def test_resume_redoes_a_changed_input_and_everything_after_a_config_change(tmp_path):
+    src = tmp_path / "src"
+    copy_photos(src, 1)
+    out, report = tmp_path / "out", tmp_path / "out.report"
+    config = load_config(FAST)
+    run(src, out, config)
+    shutil.copy(SAMPLE_DATA / "astronaut.jpg", src / "a" / "00_grace_hopper.jpg")
+    summary = run(src, out, config, resume=True)
+    assert summary.details["resumed"] == 2
+    records = {r["source"]: r for r in read_records(report)}
+    assert records["a/00_grace_hopper.jpg"]["width"] == Image.open(SAMPLE_DATA / "astronaut.jpg").width
+    changed = load_config(PROJECT / "configs" / "default.toml")
+    assert run(src, out, changed, resume=True).details["resumed"] == 0
+
+
+def _png_bomb(side: int) -> bytes:
+    """A valid PNG header for a side x side greyscale image with a few compressed rows:
+    a few hundred bytes that would decode to gigapixels."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    header = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
+    rows = zlib.compress(b"\x00" * (side + 1) * 4, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def _encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def hostile_tree(tmp_path):
+    """SRC with good photos, odd but valid images, and hostile files; the expected status
+    and a word of the reason of each hostile one."""
+    src, outside = tmp_path / "src", tmp_path / "outside"
+    src.mkdir()
+    outside.mkdir()
+    shutil.copy(SAMPLE_DATA / "astronaut.jpg", outside / "secret.jpg")
+    good = copy_photos(src, 1)
+    photo = Image.open(SAMPLE_DATA / "people" / "grace_hopper.jpg").convert("RGB")
+    for name in ("with space.jpg", "new\nline.jpg", os.fsdecode(b"caf\xe9-latin1.jpg")):
+        shutil.copy(SAMPLE_DATA / "astronaut.jpg", src / name)
+        good.append(name)
+    shutil.copy(SAMPLE_DATA / "astronaut_portrait.png", src / "png_named.jpg")
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(src / "one_pixel.png")
+    Image.new("RGB", (6000, 2), (90, 90, 90)).save(src / "wide_strip.png")
+    Image.new("L", (3, 5000), 128).save(src / "tall_strip.gif")
+    good += ["png_named.jpg", "one_pixel.png", "wide_strip.png", "tall_strip.gif"]
+
+    bad: dict[str, tuple[str, str]] = {}
+    for fmt, ext in (("JPEG", "jpg"), ("PNG", "png"), ("GIF", "gif"), ("WEBP", "webp"), ("TIFF", "tif"), ("BMP", "bmp")):
+        data = _encoded(photo, fmt)
+        (src / f"truncated.{ext}").write_bytes(data[: len(data) * 2 // 3])
+        bad[f"truncated.{ext}"] = ("failed", "decodable" if fmt == "WEBP" else "truncated")
+    (src / "empty.jpg").write_bytes(b"")
+    bad["empty.jpg"] = ("failed", "empty")
+    (src / "bomb.png").write_bytes(_png_bomb(60_000))
+    bad["bomb.png"] = ("failed", "bomb")
+    (src / "letter.png").write_text("Not a picture.\n")
+    bad["letter.png"] = ("failed", "not a recognised image")
+    (src / "link.jpg").symlink_to(outside / "secret.jpg")
+    (src / "linked_folder").symlink_to(outside, target_is_directory=True)
+    (src / "loop").symlink_to(src, target_is_directory=True)
+    (src / "self_loop.jpg").symlink_to(src / "self_loop.jpg")
+    for link in ("link.jpg", "linked_folder", "loop", "self_loop.jpg"):
+        bad[link] = ("skipped", "symbolic link")
+    os.mkfifo(src / "pipe.jpg")
+    bad["pipe.jpg"] = ("skipped", "not a regular file")
+    if os.geteuid() != 0:  # root reads any file whatever its mode
+        shutil.copy(SAMPLE_DATA / "astronaut.jpg", src / "locked.jpg")
+        os.chmod(src / "locked.jpg", 0)
+        bad["locked.jpg"] = ("failed", "cannot read")
+    return src, good, bad
+
+
+def test_hostile_files_are_reported_and_good_ones_written(tmp_path, hostile_tree):
+    src, good, bad = hostile_tree
+    out = tmp_path / "out"
+    result = run_cli("run", src, out, "--workers", "2", "--config", FAST, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    records = {r["source"]: r for r in read_records(tmp_path / "out.report")}
+    printable = {name: name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") for name in good}
+    assert printable[os.fsdecode(b"caf\xe9-latin1.jpg")] == "caf\\xe9-latin1.jpg"
+    for name in good:
+        record = records[printable[name]]
+        assert record["status"] == "ok", (name, record["error"])
+        assert load_pixels(out / name).shape[:2] == (record["height"], record["width"])
+    for name, (status, reason) in bad.items():
+        assert records[name]["status"] == status, (name, records[name])
+        assert reason in records[name]["error"] and "\n" not in records[name]["error"], name
+    assert set(records) == set(printable.values()) | set(bad)
+    written = sorted(p.relative_to(out) for p in out.rglob("*") if not p.is_dir())
+    assert written == sorted(Path(name) for name in good)
+    # Nothing behind a link was read: the outside photo appears nowhere.
+    assert not any("secret" in name for name in records)
+
+
+def test_a_worker_that_dies_takes_no_other_file_with_it(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    names = copy_photos(src, 1)
+    shutil.copy(SAMPLE_DATA / "astronaut.jpg", src / "crash.jpg")
+    config = load_config(FAST)
+    images = [s for s in discover(src) if s.kind == IMAGE]
+    items, _ = plan_outputs(images, config.output, tmp_path / "report")
+    results = []
+    process_all(items, out, config, 2, results.append, task=die_on_crash_files)
+    records = {r.record.source: r.record for r in results}
+    assert len(results) == len(items) == len(records)
+    assert records["crash.jpg"].status == "failed"
+    assert "worker process died" in records["crash.jpg"].error
+    assert not (out / "crash.jpg").exists()
+    for name in names:
+        assert records[name].status == "ok" and (out / name).is_file(), name
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 320 KiB file system: room for a couple of outputs, not for all of them."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root); the full-disk test needs one")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_output_disk_fails_the_files_that_do_not_fit_and_leaves_no_partial_file(tmp_path, small_disk):
+    src = tmp_path / "src"
+    copy_photos(src, 3)
+    out = small_disk / "out"
+    summary = run(src, out, load_config(FAST), report_dir=tmp_path / "report")
+    assert summary.exit_code == 1
+    records = read_records(tmp_path / "report")
+    ok = [r for r in records if r["status"] == "ok"]
+    failed = [r for r in records if r["status"] == "failed"]
+    assert ok and failed
+    for record in failed:
+        assert "no space left" in record["error"] and "--resume" in record["error"]
+    leftovers = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert leftovers == sorted(r["output"] for r in ok)
+    for record in ok:
+        assert load_pixels(out / record["output"]).shape[:2] == (record["height"], record["width"])
+
+
+def test_outputs_are_never_half_written_under_their_final_name(tmp_path):
+    """The rename is the commit point: a temporary file is all a failure can leave, and the
+    next run removes it."""
+    from deid.output import TEMP_PREFIX, write_atomic
+
+    target = tmp_path / "out" / "photo.jpg"
+
+    class Boom(Exception):
+        pass
+
+    original_replace = os.replace
+    try:
+        os.replace = lambda *a: (_ for _ in ()).throw(Boom())  # fail at the last step
+        with pytest.raises(Boom):
+            write_atomic(target, b"\xff\xd8" + b"\x00" * 1000)
+    finally:
+        os.replace = original_replace
+    assert not target.exists()
+    assert [p for p in target.parent.iterdir() if p.name.startswith(TEMP_PREFIX)] == []
+    stale = target.parent / f"{TEMP_PREFIX}left-by-a-kill.part"
+    stale.write_bytes(b"partial")
+    src = tmp_path / "src"
+    copy_photos(src, 1)
+    run(src, tmp_path / "out", load_config(FAST), resume=True)
+    assert not stale.exists()
