@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from deid.boxes import FaceBoxes, merge_overlapping
 from deid.config import DetectConfig, DetectorConfig
 from deid.detect.ensemble import FaceDetector
-from deid.detect.multiscale import pass_scales, tile_starts, tiles
+from deid.detect.multiscale import pass_scales, scaled_window, tile_starts, tile_windows, tiles
 from deid.device import CPU_PROVIDER, CUDA_PROVIDER, onnx_providers
 from deid.evaluate import coverage
 
@@ -47,6 +48,22 @@ def test_tile_starts_cover_with_overlap(length, tile, expected):
     starts = tile_starts(length, tile)
     assert starts == expected
     assert starts[-1] + tile == max(length, tile)  # the last tile reaches the edge
+
+
+@pytest.mark.parametrize("scale", [2.0, 1.37, 1.0, 0.5, 0.23])
+def test_a_scaled_tile_equals_the_same_window_of_the_whole_image_resized(scale):
+    """Tiles of a scaled pass are resampled from their own source pixels (memory stays
+    one tile's); they must be exactly what resizing the whole image would give."""
+    image = load_pixels(SAMPLE_DATA / "astronaut.jpg").astype(np.uint8)
+    height, width = image.shape[:2]
+    scaled_w, scaled_h = round(width * scale), round(height * scale)
+    whole = np.asarray(Image.fromarray(image).resize((scaled_w, scaled_h), Image.Resampling.BILINEAR))
+    windows = list(tile_windows(scaled_w, scaled_h, 160))
+    assert len(windows) > 1 or scale < 0.5
+    for x0, y0, x1, y1 in windows:
+        piece = scaled_window(image, scaled_w, scaled_h, (x0, y0, x1, y1))
+        assert piece.shape == (y1 - y0, x1 - x0, 3)
+        assert np.abs(piece.astype(int) - whole[y0:y1, x0:x1]).max() <= 1
 
 
 def test_tiles_cover_every_pixel():

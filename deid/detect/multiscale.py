@@ -42,30 +42,53 @@ def detect_at_scales(detector: Detector, image: np.ndarray, scales: tuple[float,
         scaled_w, scaled_h = max(1, round(width * scale)), max(1, round(height * scale))
         if min(scaled_w, scaled_h) < MIN_SIDE:
             continue
-        scaled = image if (scaled_w, scaled_h) == (width, height) else resize(image, scaled_w, scaled_h)
         factor = np.array([width / scaled_w, height / scaled_h] * 2)
-        for x0, y0, piece in tiles(scaled, tile):
-            faces = detector.detect(piece)
+        for window in tile_windows(scaled_w, scaled_h, tile):
+            x0, y0 = window[:2]
+            faces = detector.detect(scaled_window(image, scaled_w, scaled_h, window))
             if len(faces):
                 shifted = (faces.xyxy + np.array([x0, y0, x0, y0])) * factor
                 found.append(FaceBoxes(shifted, faces.scores, faces.detectors))
     return FaceBoxes.concatenate(found)
 
 
-def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
-
-
-def tiles(image: np.ndarray, tile: int) -> Iterator[tuple[int, int, np.ndarray]]:
-    """(x0, y0, view) for overlapping tiles covering the image; the whole image when
-    ``tile`` is 0 or the image fits in one tile."""
+def scaled_window(image: np.ndarray, scaled_w: int, scaled_h: int, window: tuple[int, int, int, int]) -> np.ndarray:
+    """The pixels of ``window`` (xyxy, in the image resized to scaled_w x scaled_h),
+    resampled from just the source pixels under it: an upscaled pass never holds more
+    than one tile in memory, whatever the image size."""
     height, width = image.shape[:2]
+    x0, y0, x1, y1 = window
+    if (scaled_w, scaled_h) == (width, height):
+        return np.ascontiguousarray(image[y0:y1, x0:x1])
+    fx, fy = width / scaled_w, height / scaled_h
+    box = (x0 * fx, y0 * fy, x1 * fx, y1 * fy)
+    # The source crop reaches past the window by the resampling filter's support (one
+    # source pixel when upscaling, one output pixel's worth when downscaling), so the
+    # tile's pixels equal those of the whole image resized.
+    pad_x, pad_y = int(np.ceil(max(fx, 1.0))) + 1, int(np.ceil(max(fy, 1.0))) + 1
+    cx0, cy0 = max(0, int(box[0]) - pad_x), max(0, int(box[1]) - pad_y)
+    cx1, cy1 = min(width, int(np.ceil(box[2])) + pad_x), min(height, int(np.ceil(box[3])) + pad_y)
+    crop = Image.fromarray(np.ascontiguousarray(image[cy0:cy1, cx0:cx1]))
+    local = (box[0] - cx0, box[1] - cy0, box[2] - cx0, box[3] - cy0)
+    return np.asarray(crop.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=local))
+
+
+def tile_windows(width: int, height: int, tile: int) -> Iterator[tuple[int, int, int, int]]:
+    """xyxy windows of overlapping tiles covering a width x height image; the whole
+    image when ``tile`` is 0 or the image fits in one tile."""
     if not tile or (height <= tile and width <= tile):
-        yield 0, 0, image
+        yield 0, 0, width, height
         return
     for y0 in tile_starts(height, tile):
         for x0 in tile_starts(width, tile):
-            yield x0, y0, np.ascontiguousarray(image[y0 : y0 + tile, x0 : x0 + tile])
+            yield x0, y0, min(x0 + tile, width), min(y0 + tile, height)
+
+
+def tiles(image: np.ndarray, tile: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(x0, y0, view) for overlapping tiles covering the image."""
+    height, width = image.shape[:2]
+    for x0, y0, x1, y1 in tile_windows(width, height, tile):
+        yield x0, y0, np.ascontiguousarray(image[y0:y1, x0:x1])
 
 
 def tile_starts(length: int, tile: int) -> list[int]:
