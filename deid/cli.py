@@ -183,7 +183,9 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"deid: warning: {warning}", file=sys.stderr)
     failed = summary.details["failed_files"]
     for item in failed[:10]:
-        print(f"deid: failed: {item['source']}: {item['error']}", file=sys.stderr)
+        # repr-style escapes keep a name with a newline on one line
+        name = item["source"].encode("unicode_escape").decode("ascii")
+        print(f"deid: failed: {name}: {item['error']}", file=sys.stderr)
     if len(failed) > 10:
         print(f"deid: ... and {len(failed) - 10} more failed files, listed in the report", file=sys.stderr)
     return EXIT_FAILED if summary.exit_code else EXIT_OK

@@ -73,10 +73,21 @@ def evaluate(images_dir: str | Path, gt_json: str | Path, config: Config | None 
     truth = load_ground_truth(Path(images_dir), Path(gt_json))
     with tempfile.TemporaryDirectory(prefix="deid-eval-") as tmp:
         summary = run(images_dir, Path(tmp) / "out", config=config, report_dir=Path(tmp) / "report")
-        records = {r["source"]: r for r in read_records(Path(tmp) / "report")}
+        records = read_records(Path(tmp) / "report")
+    result = score_records(truth, records, config.anonymize.shape)
+    wall = summary.details["wall_time_s"]
+    result["images_per_s"] = round(len(truth) / wall, 2) if wall else None
+    result["wall_time_s"] = wall
+    result["config"] = config.to_dict()
+    return result
+
+
+def score_records(truth: dict[str, list[list[float]]], records: list[dict[str, Any]], shape: str) -> dict[str, Any]:
+    """Protected rate of the ground-truth faces given a run's report records."""
+    by_source = {r["source"]: r for r in records}
     heights, protected, false_regions, missing = [], [], 0, []
     for source, faces in truth.items():
-        record = records.get(source)
+        record = by_source.get(source)
         boxes = np.asarray(faces, dtype=np.float64).reshape(-1, 4)
         if record is None or record["status"] != OK:
             missing.append(source)
@@ -84,32 +95,30 @@ def evaluate(images_dir: str | Path, gt_json: str | Path, config: Config | None 
             protected += [False] * len(boxes)
             continue
         regions = np.asarray([f["region"] for f in record["faces"]], dtype=np.float64).reshape(-1, 4)
-        fractions = coverage(boxes, regions, config.anonymize.shape, record["width"], record["height"])
+        fractions = coverage(boxes, regions, shape, record["width"], record["height"])
         heights += list(boxes[:, 3] - boxes[:, 1])
         protected += list(fractions >= PROTECTED_COVERAGE)
         false_regions += int(sum(1 for r in regions if not _overlaps_any(r, boxes)))
-    heights_arr, protected_arr = np.asarray(heights), np.asarray(protected, dtype=bool)
+    result = rates_by_height(np.asarray(heights), np.asarray(protected, dtype=bool))
+    result.update(images=len(truth), images_not_processed=missing, false_regions=false_regions)
+    return result
+
+
+def rates_by_height(heights: np.ndarray, protected: np.ndarray) -> dict[str, Any]:
     by_height = {}
     for low, high in HEIGHT_BINS:
-        in_bin = (heights_arr >= low) & ((heights_arr < high) if high is not None else True)
+        in_bin = (heights >= low) & ((heights < high) if high is not None else True)
         n = int(in_bin.sum())
         by_height[bin_label(low, high)] = {
             "faces": n,
-            "protected": int(protected_arr[in_bin].sum()),
-            "rate": round(float(protected_arr[in_bin].mean()), 4) if n else None,
+            "protected": int(protected[in_bin].sum()),
+            "rate": round(float(protected[in_bin].mean()), 4) if n else None,
         }
-    wall = summary.details["wall_time_s"]
     return {
-        "images": len(truth),
-        "images_not_processed": missing,
         "faces": len(protected),
-        "protected": int(protected_arr.sum()),
-        "protected_rate": round(float(protected_arr.mean()), 4) if len(protected) else None,
+        "protected": int(protected.sum()),
+        "protected_rate": round(float(protected.mean()), 4) if len(protected) else None,
         "by_height": by_height,
-        "false_regions": false_regions,
-        "images_per_s": round(len(truth) / wall, 2) if wall else None,
-        "wall_time_s": wall,
-        "config": config.to_dict(),
     }
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 from deid.boxes import FaceBoxes, merge_overlapping
 from deid.config import DetectConfig, DetectorConfig
 from deid.detect.ensemble import FaceDetector
-from deid.detect.multiscale import pass_scales, scaled_window, tile_starts, tile_windows, tiles
+from deid.detect.multiscale import detect_at_scales, pass_scales, scaled_window, tile_starts, tile_windows, tiles
 from deid.device import CPU_PROVIDER, CUDA_PROVIDER, onnx_providers
 from deid.evaluate import coverage
 
@@ -186,3 +186,35 @@ def test_a_missing_model_path_is_a_one_line_usage_error(tmp_path):
     result = run_cli("run", tmp_path / "src", tmp_path / "out", "--config", config)
     assert result.returncode == 2 and "nowhere/model.onnx" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+class _FirstPassFinds:
+    """A detector that finds one face of ``height`` px in the first image it is given and
+    nothing afterwards; it records the size of every input."""
+
+    def __init__(self, height: float | None) -> None:
+        self.height, self.inputs = height, []
+
+    def detect(self, image: np.ndarray) -> FaceBoxes:
+        self.inputs.append(image.shape[:2])
+        if len(self.inputs) > 1 or self.height is None:
+            return FaceBoxes.empty()
+        return FaceBoxes(np.array([[10.0, 10.0, 10.0 + self.height, 10.0 + self.height]]), np.array([0.9]), np.array(["fake"]))
+
+
+@pytest.mark.parametrize(
+    "upscale_below, face_height, upscaled",
+    [
+        (0.0, None, True),  # off: every scale runs
+        (0.0, 100.0, True),
+        (32.0, None, False),  # nothing small found: no upscaled pass
+        (32.0, 40.0, False),
+        (32.0, 20.0, True),  # a small face flags the image
+    ],
+)
+def test_upscaled_passes_run_only_where_small_faces_were_found(upscale_below, face_height, upscaled):
+    detector = _FirstPassFinds(face_height)
+    faces = detect_at_scales(detector, np.zeros((200, 300, 3), np.uint8), (1.0, 2.0), 0, upscale_below)
+    assert detector.inputs[0] == (200, 300)  # native first
+    assert ((400, 600) in detector.inputs) == upscaled
+    assert len(faces) == (face_height is not None)

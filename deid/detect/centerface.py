@@ -55,6 +55,14 @@ class CenterFaceDetector:
         if not self._path.is_file():
             raise ConfigError(f"centerface model file {self._path} does not exist")
         model = onnx.load(str(self._path))
+        # The exported graph lists its weights as inputs too, which tells ONNX Runtime they
+        # may be replaced at run time, so it cannot fold batch norms into convolutions.
+        # Declared constant, the same weights give the same outputs (to 1e-5) about twice
+        # as fast.
+        weights = {w.name for w in model.graph.initializer}
+        inputs = [i for i in model.graph.input if i.name not in weights]
+        del model.graph.input[:]
+        model.graph.input.extend(inputs)
         input_dims = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
         input_dims[INPUT_NAME] = ["B", 3, "H", "W"]
         model = update_inputs_outputs_dims(model, input_dims, DYNAMIC_OUTPUT_DIMS)

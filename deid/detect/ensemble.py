@@ -26,7 +26,7 @@ class FaceDetector:
         image = as_detector_input(image)
         height, width = image.shape[:2]
         found = FaceBoxes.concatenate([
-            detect_at_scales(detector, image, settings.scales, settings.tile)
+            detect_at_scales(detector, image, settings.scales, settings.tile, settings.upscale_below)
             for detector, settings in zip(self.detectors, self._config.detectors)
         ])
         found = merge_overlapping(found, self._config.merge_iou)

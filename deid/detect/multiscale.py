@@ -35,12 +35,20 @@ def pass_scales(width: int, height: int, scales: tuple[float, ...], tile: int) -
     return passes
 
 
-def detect_at_scales(detector: Detector, image: np.ndarray, scales: tuple[float, ...], tile: int) -> FaceBoxes:
+def detect_at_scales(
+    detector: Detector, image: np.ndarray, scales: tuple[float, ...], tile: int, upscale_below: float = 0.0,
+) -> FaceBoxes:
+    """Every pass of one detector, boxes in image coordinates. With ``upscale_below`` set,
+    the upscaled passes (the costly ones: 4x the pixels at scale 2) run only on an image
+    where the other passes found a face shorter than that many pixels."""
     height, width = image.shape[:2]
-    found = []
-    for scale in pass_scales(width, height, scales, tile):
+    found: list[FaceBoxes] = []
+    # Passes at or below native size first: what they find decides the upscaled ones.
+    for scale in sorted(pass_scales(width, height, scales, tile), key=lambda s: (s > 1.0, s)):
         scaled_w, scaled_h = max(1, round(width * scale)), max(1, round(height * scale))
         if min(scaled_w, scaled_h) < MIN_SIDE:
+            continue
+        if scale > 1.0 and upscale_below and not _has_face_below(found, upscale_below):
             continue
         factor = np.array([width / scaled_w, height / scaled_h] * 2)
         for window in tile_windows(scaled_w, scaled_h, tile):
@@ -50,6 +58,10 @@ def detect_at_scales(detector: Detector, image: np.ndarray, scales: tuple[float,
                 shifted = (faces.xyxy + np.array([x0, y0, x0, y0])) * factor
                 found.append(FaceBoxes(shifted, faces.scores, faces.detectors))
     return FaceBoxes.concatenate(found)
+
+
+def _has_face_below(found: list[FaceBoxes], height: float) -> bool:
+    return any(bool(((faces.xyxy[:, 3] - faces.xyxy[:, 1]) < height).any()) for faces in found)
 
 
 def scaled_window(image: np.ndarray, scaled_w: int, scaled_h: int, window: tuple[int, int, int, int]) -> np.ndarray:

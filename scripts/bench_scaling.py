@@ -1,0 +1,81 @@
+"""How deid run scales: with worker processes, and with the number of files.
+
+    python scripts/bench_scaling.py [--data ../shared/data/faces/caltech] [--config configs/fast.toml]
+
+* workers: images/s of ``deid run`` on the same 400 files with --workers 1 and 2;
+* files: peak RSS of the whole process tree on 1,000 and on 10,000 files (the set's
+  files repeated under new names: hard links where the file system allows), with the config
+  given (fast by default: memory does not depend on the detectors' cost, only the time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT / "scripts"))
+
+from bench import timed  # noqa: E402  (a sibling script)
+
+WORKER_FILES = 400
+
+
+def repeated(data: Path, target: Path, count: int) -> Path:
+    files = sorted(p for p in data.rglob("*") if p.is_file())
+    target.mkdir(parents=True)
+    for index in range(count):
+        source = files[index % len(files)]
+        folder = target / f"{index // 1000:03d}"
+        folder.mkdir(exist_ok=True)
+        try:
+            os.link(source, folder / f"{index:06d}{source.suffix}")
+        except OSError:  # another file system: copy
+            shutil.copyfile(source, folder / f"{index:06d}{source.suffix}")
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "faces" / "caltech")
+    parser.add_argument("--config", type=Path, default=PROJECT / "configs" / "fast.toml")
+    parser.add_argument("--workers-config", type=Path, default=PROJECT / "configs" / "default.toml")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="deid-scaling-") as tmp_name:
+        tmp = Path(tmp_name)
+        print(f"{os.cpu_count()} CPU cores")
+        print()
+        subset = repeated(args.data, tmp / "subset", WORKER_FILES)
+        rates = {}
+        for workers in (1, 2, 1, 2):
+            out = tmp / f"w{workers}"
+            shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(Path(str(out) + ".report"), ignore_errors=True)
+            wall, _ = timed(deid(subset, out, args.workers_config, workers))
+            rates[workers] = max(rates.get(workers, 0.0), WORKER_FILES / wall)
+        print(f"| workers ({args.workers_config.name}, {WORKER_FILES} files) | images/s | speed-up |")
+        print("|---|---:|---:|")
+        for workers, rate in sorted(rates.items()):
+            print(f"| {workers} | {rate:.1f} | {rate / rates[1]:.2f}x |")
+        print()
+        print(f"| files ({args.config.name}) | images/s | peak RSS of the process tree |")
+        print("|---:|---:|---:|")
+        peaks = {}
+        for count in (1000, 10000):
+            folder = repeated(args.data, tmp / f"n{count}", count)
+            wall, rss = timed(deid(folder, tmp / f"out{count}", args.config, 0))
+            peaks[count] = rss
+            print(f"| {count:,} | {count / wall:.1f} | {rss} MB |", flush=True)
+        print(f"\n10,000 vs 1,000 files: {100 * (peaks[10000] / peaks[1000] - 1):+.1f}% peak RSS")
+
+
+def deid(src: Path, out: Path, config: Path, workers: int) -> list[str]:
+    return [sys.executable, "-m", "deid", "run", str(src), str(out), "--config", str(config), "--workers", str(workers)]
+
+
+if __name__ == "__main__":
+    main()
