@@ -3,8 +3,8 @@ of worker processes fed through a bounded window, so that memory does not grow w
 number of files.
 
 A worker that dies (killed for lack of memory, a crash inside native code) takes no other
-file with it: the files it may have been holding are retried one at a time, each in a
-fresh worker, and only a file that kills its worker again is reported as failed.
+file with it: the files it may have been holding are retried one at a time in a fresh
+worker, and only a file that kills its worker again is reported as failed.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from deid.process import FileResult, Stages, WorkItem, cached_stages, failed_res
 OnResult = Callable[[FileResult], None]
 Task = Callable[[WorkItem, Path], FileResult]
 
-# Files queued per worker beyond the one it is on: keeps every worker busy without
-# holding more than a few files' worth of work in the queue.
-IN_FLIGHT_PER_WORKER = 2
+# Files queued per worker beyond the one it is on. A queued file is only its path (the
+# worker reads and decodes it), so a deep queue costs no memory and keeps workers busy
+# when files take milliseconds each; it stays bounded, whatever the number of files.
+IN_FLIGHT_PER_WORKER = 16
 WORKER_DIED = (
     "the worker process died while processing it (a crash, or killed for lack of memory); "
     "nothing was written for it"
@@ -55,13 +56,19 @@ def process_all(
         with _WorkerPool(config, workers, threads) as pool:
             runtime = runtime or pool.runtime()
             suspects += _drain(pool.executor, task, pending, out_dir, workers, on_result)
-    for item in suspects:
+    # One at a time in a single worker: when it dies, the file it held is the one that
+    # killed it, and a fresh worker takes the rest.
+    suspects_left = deque(suspects)
+    while suspects_left:
         with _WorkerPool(config, 1, threads) as pool:
             runtime = runtime or pool.runtime()
-            try:
-                on_result(pool.executor.submit(task, item, out_dir).result())
-            except BrokenProcessPool:
-                on_result(failed_result(item.source, WORKER_DIED))
+            while suspects_left:
+                item = suspects_left.popleft()
+                try:
+                    on_result(pool.executor.submit(task, item, out_dir).result())
+                except BrokenProcessPool:
+                    on_result(failed_result(item.source, WORKER_DIED))
+                    break
     return runtime or cached_stages(config).runtime()
 
 

@@ -70,8 +70,8 @@ def main() -> None:
             f"deface {DEFACE_VERSION} (defaults)": lambda out: deface_command(deface, args.data, out),
         }
         for round_index in range(args.rounds):
-            for name, make in runs.items():
-                out = tmp / f"{len(results)}-{round_index}"
+            for run_index, (name, make) in enumerate(runs.items()):
+                out = tmp / f"{run_index}-{round_index}"
                 if name.startswith("deface"):
                     shutil.copytree(args.data, out)  # deface writes beside its inputs
                 wall, rss = timed(make(out))
