@@ -3,8 +3,9 @@
     python scripts/bench_scaling.py [--data ../shared/data/faces/caltech] [--config configs/fast.toml]
 
 * workers: images/s of ``deid run`` on the same 400 files with --workers 1 and 2;
-* files: peak RSS of the whole process tree on 1,000 and on 10,000 files (the set's
-  files repeated under new names: hard links where the file system allows), with the config
+* files: peak RSS of the whole process tree on 1,000 and on 10,000 files (the same
+  1,000 of the set's files, repeated under new names: hard links where the file system
+  allows), with the config
   given (fast by default: memory does not depend on the detectors' cost, only the time).
 """
 
@@ -25,8 +26,10 @@ from bench import timed  # noqa: E402  (a sibling script)
 WORKER_FILES = 400
 
 
-def repeated(data: Path, target: Path, count: int) -> Path:
-    files = sorted(p for p in data.rglob("*") if p.is_file())
+def repeated(data: Path, target: Path, count: int, base: int = 1000) -> Path:
+    """``count`` files made by cycling through the first ``base`` files of ``data``: the
+    1,000 and the 10,000 hold the same images, so only their number differs."""
+    files = sorted(p for p in data.rglob("*") if p.is_file())[:base]
     target.mkdir(parents=True)
     for index in range(count):
         source = files[index % len(files)]
