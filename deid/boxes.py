@@ -86,14 +86,15 @@ def nms(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
     if len(faces) == 0:
         return faces
     order = np.argsort(-faces.scores, kind="stable")
-    iou = box_iou(faces.xyxy[order], faces.xyxy[order])
-    suppressed = np.zeros(len(order), dtype=bool)
+    xyxy = faces.xyxy[order]
+    # IoU of each kept box against the boxes still standing only: a face yields dozens of
+    # raw peaks, so the full N x N matrix costs far more than the few rows used.
+    remaining = np.arange(len(order))
     keep = []
-    for i in range(len(order)):
-        if suppressed[i]:
-            continue
-        keep.append(order[i])
-        suppressed |= iou[i] >= iou_threshold
+    while len(remaining):
+        best, rest = remaining[0], remaining[1:]
+        keep.append(order[best])
+        remaining = rest[box_iou(xyxy[best], xyxy[rest])[0] < iou_threshold]
     return faces[np.asarray(keep)]
 
 

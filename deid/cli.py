@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--workers", type=int, metavar="N",
-        help="parallel worker processes. Default: 0 = one per CPU core; each worker loads "
-        "its own models (a few hundred MB)",
+        help="parallel worker processes, each using one CPU core. Default: 0 = one per "
+        "core; each worker loads its own models (about 300 MB), so lower it when memory "
+        "is short",
     )
     run.add_argument(
         "--device", choices=DEVICES,

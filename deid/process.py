@@ -50,8 +50,8 @@ class Stages:
 
 
 @functools.lru_cache(maxsize=4)
-def cached_stages(config: Config) -> Stages:
-    return Stages(config)
+def cached_stages(config: Config, threads: int = 0) -> Stages:
+    return Stages(config, threads)
 
 
 @dataclass(frozen=True)

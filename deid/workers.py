@@ -29,6 +29,11 @@ Task = Callable[[WorkItem, Path], FileResult]
 # worker reads and decodes it), so a deep queue costs no memory and keeps workers busy
 # when files take milliseconds each; it stays bounded, whatever the number of files.
 IN_FLIGHT_PER_WORKER = 16
+# Inference threads per worker: a worker is one core. On 2 cores, two single-threaded
+# workers process 1.7-1.9x the images of one, where one worker with two threads gains
+# about 10% (most photos are too small for a convolution to split well across threads;
+# README, "Measured").
+THREADS_PER_WORKER = 1
 WORKER_DIED = (
     "the worker process died while processing it (a crash, or killed for lack of memory); "
     "nothing was written for it"
@@ -44,12 +49,12 @@ def process_all(
     module-level function, so that a worker can import it); tests use it to make a worker
     die."""
     task = task or worker_process
+    threads = THREADS_PER_WORKER
     if workers <= 1:
-        stages = cached_stages(config)
+        stages = cached_stages(config, threads)
         for item in items:
             on_result(process_file(item, out_dir, stages))
         return stages.runtime()
-    threads = max(1, (os.cpu_count() or 1) // workers)
     pending, suspects = deque(items), []
     runtime: dict[str, Any] | None = None
     while pending:
@@ -69,7 +74,7 @@ def process_all(
                 except BrokenProcessPool:
                     on_result(failed_result(item.source, WORKER_DIED))
                     break
-    return runtime or cached_stages(config).runtime()
+    return runtime or cached_stages(config, threads).runtime()
 
 
 def _drain(

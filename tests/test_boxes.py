@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from deid.boxes import FaceBoxes, box_iou, clip_boxes, expand_boxes, merge_overlapping
+from deid.boxes import FaceBoxes, box_iou, clip_boxes, expand_boxes, merge_overlapping, nms
 
 
 def faces(*boxes, scores=None):
@@ -75,3 +75,32 @@ def test_merge_overlapping(boxes, scores, expected):
     assert sorted(merged.xyxy.tolist()) == sorted(expected)
     if boxes:
         assert merged.scores.max() == max(scores)
+
+
+def _greedy_nms_reference(xyxy, scores, threshold):
+    """The textbook loop over the full IoU matrix."""
+    order = np.argsort(-scores, kind="stable")
+    iou = box_iou(xyxy[order], xyxy[order])
+    suppressed = np.zeros(len(order), dtype=bool)
+    keep = []
+    for i in range(len(order)):
+        if not suppressed[i]:
+            keep.append(order[i])
+            suppressed |= iou[i] >= threshold
+    return sorted(keep)
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 50, 400])
+def test_nms_keeps_what_the_greedy_reference_keeps(count):
+    rng = np.random.default_rng(count)
+    # Clustered boxes, as raw heatmap peaks around a few faces are.
+    centres = rng.uniform(0, 200, (max(1, count // 20), 2))[rng.integers(0, max(1, count // 20), count)]
+    centres = centres + rng.normal(0, 4, (count, 2))
+    sizes = rng.uniform(10, 40, (count, 1))
+    xyxy = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
+    scores = rng.uniform(0.3, 1.0, count)
+    kept = nms(faces(*xyxy, scores=scores), 0.3) if count else nms(FaceBoxes.empty(), 0.3)
+    expected = _greedy_nms_reference(xyxy, scores, 0.3)
+    assert sorted(map(tuple, kept.xyxy.round(6))) == sorted(map(tuple, xyxy[expected].round(6)))
+    if count >= 50:  # clustered peaks: the case must actually suppress some
+        assert 0 < len(kept) < count

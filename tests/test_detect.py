@@ -218,3 +218,70 @@ def test_upscaled_passes_run_only_where_small_faces_were_found(upscale_below, fa
     assert detector.inputs[0] == (200, 300)  # native first
     assert ((400, 600) in detector.inputs) == upscaled
     assert len(faces) == (face_height is not None)
+
+
+def _matched(a: np.ndarray, b: np.ndarray, iou: float = 0.5) -> int:
+    """How many boxes of ``a`` have a box of ``b`` overlapping them by ``iou``."""
+    from deid.boxes import box_iou
+
+    return int((box_iou(a, b).max(axis=1, initial=0.0) >= iou).sum()) if len(a) else 0
+
+
+def test_int8_centerface_finds_the_faces_float32_finds(caltech_sample):
+    int8, float32 = centerface(precision="int8"), centerface(precision="float32")
+    assert int8.model_info()[0]["precision"] == "int8"
+    assert float32.model_info()[0]["precision"] == "float32"
+    found_int8 = found_float = both = 0
+    for image, _ in caltech_sample:
+        a, b = int8.detect(image).xyxy, float32.detect(image).xyxy
+        found_int8, found_float, both = found_int8 + len(a), found_float + len(b), both + _matched(b, a)
+    assert found_float > 30
+    # Rounding moves scores near the threshold: a few boxes may come or go, no more.
+    assert both >= 0.95 * found_float and abs(found_int8 - found_float) <= 0.05 * found_float
+
+
+def test_auto_precision_is_int8_on_the_cpu():
+    assert centerface().model_info()[0]["precision"] == "int8"
+
+
+def test_another_model_file_runs_in_float32_under_auto_and_is_refused_as_int8(tmp_path):
+    import onnx
+
+    from deid.detect.centerface import shipped_model_path
+    from deid.errors import ConfigError
+
+    model = onnx.load(str(shipped_model_path()))
+    model.doc_string = "retrained elsewhere"  # same graph, another file
+    other = tmp_path / "other.onnx"
+    onnx.save(model, str(other))
+    auto = centerface(model_path=str(other))
+    assert auto.model_info()[0]["precision"] == "float32"
+    assert auto.notes and "float32" in auto.notes[0]
+    with pytest.raises(ConfigError, match="calibrate_centerface"):
+        centerface(model_path=str(other), precision="int8")
+
+
+def test_ranges_that_do_not_fit_the_graph_fall_back_to_float32(tmp_path, monkeypatch):
+    from deid.detect import int8
+
+    stored = json.loads(int8.CALIBRATION_PATH.read_text())
+    stored["ranges"]["data"] = dict(list(stored["ranges"]["data"].items())[:5])
+    broken = tmp_path / "ranges.json"
+    broken.write_text(json.dumps(stored))
+    monkeypatch.setattr(int8, "CALIBRATION_PATH", broken)
+    detector = centerface()
+    assert detector.model_info()[0]["precision"] == "float32" and detector.notes
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"name": "centerface", "precision": "int4"}, "precision must be one of"),
+        ({"name": "blazeface", "precision": "int8"}, "centerface only"),
+    ],
+)
+def test_bad_precision_settings_are_config_errors(settings, message):
+    from deid.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        DetectorConfig(**settings)

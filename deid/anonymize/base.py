@@ -37,7 +37,7 @@ class Anonymizer(ABC):
             crop = out[y1:y2, x1:x2]
             mask = region_mask(self.config.shape, outer, (x1, y1, x2, y2))
             color = crop[..., :3]
-            color[mask] = self.cover(np.ascontiguousarray(color))[mask]
+            np.copyto(color, self.cover(np.ascontiguousarray(color)), where=mask[..., None])
         return out
 
     @abstractmethod

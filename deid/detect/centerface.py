@@ -45,47 +45,58 @@ def shipped_model_path() -> Path:
 
 class CenterFaceDetector:
     def __init__(self, config: DetectorConfig, device: str = "auto", threads: int = 0) -> None:
-        import onnx
         import onnxruntime
-        from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
         self.name = "centerface"
         self._threshold = config.threshold
         self._path = Path(config.model_path) if config.model_path else shipped_model_path()
         if not self._path.is_file():
             raise ConfigError(f"centerface model file {self._path} does not exist")
-        model = onnx.load(str(self._path))
-        # The exported graph lists its weights as inputs too, which tells ONNX Runtime they
-        # may be replaced at run time, so it cannot fold batch norms into convolutions.
-        # Declared constant, the same weights give the same outputs (to 1e-5) about twice
-        # as fast.
-        weights = {w.name for w in model.graph.initializer}
-        inputs = [i for i in model.graph.input if i.name not in weights]
-        del model.graph.input[:]
-        model.graph.input.extend(inputs)
-        input_dims = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
-        input_dims[INPUT_NAME] = ["B", 3, "H", "W"]
-        model = update_inputs_outputs_dims(model, input_dims, DYNAMIC_OUTPUT_DIMS)
+        self._sha256 = hashlib.sha256(self._path.read_bytes()).hexdigest()
+        model = float_model(self._path)
         choice = onnx_providers(device, onnxruntime.get_available_providers())
+        self.precision, notes = self._model_precision(config.precision, choice.device)
+        graph = self._int8_graph(model, config.precision, notes) if self.precision == "int8" else None
+        if graph is None:
+            self.precision, graph = "float32", model.SerializeToString()
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # the graph's unused initializers warn on every load
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         try:
-            self._session = onnxruntime.InferenceSession(
-                model.SerializeToString(), sess_options=options, providers=choice.providers
-            )
+            self._session = onnxruntime.InferenceSession(graph, sess_options=options, providers=choice.providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             if choice.device == "cpu":
                 raise
             choice = onnx_providers("cpu", [])
-            self._session = onnxruntime.InferenceSession(
-                model.SerializeToString(), sess_options=options, providers=choice.providers
-            )
+            self._session = onnxruntime.InferenceSession(graph, sess_options=options, providers=choice.providers)
             choice = type(choice)(choice.providers, "cpu", f"CUDA failed to start ({exc}); running on the CPU")
         self.device = choice.device
-        self.note = choice.note
+        self.note = "; ".join(n for n in [choice.note, *notes] if n) or None
+
+    @staticmethod
+    def _model_precision(requested: str, device: str) -> tuple[str, list[str]]:
+        if requested == "auto":
+            # Integer kernels are the CPU's fast path; on a GPU the float graph is.
+            return ("int8" if device == "cpu" else "float32"), []
+        if requested == "int8" and device != "cpu":
+            return "float32", ["centerface precision int8 runs on the CPU only; running float32 on the GPU"]
+        return requested, []
+
+    def _int8_graph(self, model: Any, requested: str, notes: list[str]) -> bytes | None:
+        from deid.detect.int8 import CalibrationMismatch, quantized_model
+
+        try:
+            return quantized_model(model, self._sha256)
+        except CalibrationMismatch as exc:
+            if requested == "int8":
+                raise ConfigError(
+                    f"centerface precision int8: {exc}; run scripts/calibrate_centerface.py for this "
+                    "model, or set precision = \"float32\""
+                ) from exc
+            notes.append(f"centerface runs in float32: {exc}")
+            return None
 
     def detect(self, image: np.ndarray) -> FaceBoxes:
         height, width = image.shape[:2]
@@ -113,10 +124,30 @@ class CenterFaceDetector:
             "detector": self.name,
             "package": _package_version(),
             "model_file": self._path.name,
-            "model_sha256": hashlib.sha256(self._path.read_bytes()).hexdigest(),
+            "model_sha256": self._sha256,
+            "precision": self.precision,
             "threshold": self._threshold,
             "device": self.device,
         }
+
+
+def float_model(path: Path) -> Any:
+    """The model file's graph with constant weights and dynamic input and output sizes."""
+    import onnx
+    from onnx.tools.update_model_dims import update_inputs_outputs_dims
+
+    model = onnx.load(str(path))
+    # The exported graph lists its weights as inputs too, which tells ONNX Runtime they
+    # may be replaced at run time, so it cannot fold batch norms into convolutions.
+    # Declared constant, the same weights give the same outputs (to 1e-5) about twice
+    # as fast.
+    weights = {w.name for w in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    input_dims = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
+    input_dims[INPUT_NAME] = ["B", 3, "H", "W"]
+    return update_inputs_outputs_dims(model, input_dims, DYNAMIC_OUTPUT_DIMS)
 
 
 def _package_version() -> str | None:

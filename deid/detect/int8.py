@@ -1,0 +1,110 @@
+"""CenterFace in 8-bit integers: the float graph quantized when it is loaded, with
+activation ranges measured once, offline, on real camera photos
+(``scripts/calibrate_centerface.py``).
+
+Integer convolutions run about 1.8x faster than float ones on the CPU, and on the shared
+caltech and crowds sets the integer model protects as many faces as the float one
+(README, "Measured"). Only the ranges (a few kB of numbers) are stored, beside this
+module; the weights still come from the model file, so no derived model is shipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+CALIBRATION_PATH = Path(__file__).with_name("centerface_int8.json")
+# Per-channel int8 weights and uint8 activations in QDQ form: the layout ONNX Runtime's
+# CPU provider fuses into integer convolutions.
+WEIGHT_TYPE = "QInt8"
+ACTIVATION_TYPE = "QUInt8"
+# Per-channel weights need DequantizeLinear's axis attribute, which opset 13 brought.
+QDQ_OPSET = 13
+
+
+class CalibrationMismatch(Exception):
+    """The stored ranges do not fit this model or this ONNX Runtime's graph."""
+
+
+def prepare_for_quantization(model: Any, workdir: Path) -> Path:
+    """The float graph as the quantizer must see it: opset 13, batch norms folded into
+    the convolutions (quantizing them apart would round twice). Returns the file written
+    under ``workdir``; its tensor names are the keys of the stored ranges."""
+    import onnxruntime
+    from onnx import version_converter
+
+    model = version_converter.convert_version(model, QDQ_OPSET)
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(workdir / "prepared.onnx")
+    options.log_severity_level = 3
+    onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return workdir / "prepared.onnx"
+
+
+def quantize_kwargs() -> dict[str, Any]:
+    from onnxruntime.quantization import QuantFormat, QuantType
+
+    return {
+        "quant_format": QuantFormat.QDQ,
+        "per_channel": True,
+        "weight_type": getattr(QuantType, WEIGHT_TYPE),
+        "activation_type": getattr(QuantType, ACTIVATION_TYPE),
+    }
+
+
+def quantized_model(model: Any, model_sha256: str) -> bytes:
+    """The serialized int8 graph of ``model`` (the float CenterFace graph, weights constant).
+    Raises CalibrationMismatch when the stored ranges were measured on another model file
+    or do not cover this ONNX Runtime's prepared graph."""
+    import onnx
+    from onnxruntime.quantization import quantize_static
+
+    try:
+        calibration = json.loads(CALIBRATION_PATH.read_text())
+    except (OSError, ValueError) as exc:
+        raise CalibrationMismatch(f"cannot read {CALIBRATION_PATH.name}: {exc}") from exc
+    if calibration["model_sha256"] != model_sha256:
+        raise CalibrationMismatch(
+            "the stored int8 ranges were measured on another centerface.onnx "
+            f"(sha256 {calibration['model_sha256'][:12]}...)"
+        )
+    with tempfile.TemporaryDirectory(prefix="deid-int8-") as tmp:
+        workdir = Path(tmp)
+        prepared = prepare_for_quantization(model, workdir)
+        ranges = workdir / "ranges.json"
+        ranges.write_text(json.dumps(calibration["ranges"]))
+        try:
+            with _root_warnings_off():
+                quantize_static(str(prepared), str(workdir / "int8.onnx"), None,
+                                calibration_cache_path=str(ranges), **quantize_kwargs())
+        except (KeyError, ValueError, TypeError) as exc:
+            raise CalibrationMismatch(f"the stored int8 ranges do not fit this graph: {exc}") from exc
+        quantized = onnx.load(str(workdir / "int8.onnx"))
+    count = quantized_tensor_count(quantized)
+    if count != calibration["quantized_tensors"]:
+        raise CalibrationMismatch(
+            f"{count} tensors quantized where the calibration had {calibration['quantized_tensors']}"
+        )
+    return quantized.SerializeToString()
+
+
+def quantized_tensor_count(model: Any) -> int:
+    return sum(node.op_type == "QuantizeLinear" for node in model.graph.node)
+
+
+@contextlib.contextmanager
+def _root_warnings_off() -> Iterator[None]:
+    """The quantizer advises on the root logger (on stderr when the caller set up no
+    logging); the library must not print, and the advice is about calibration, done."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
