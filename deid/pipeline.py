@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path, PurePosixPath
@@ -27,7 +26,7 @@ from deid.metadata import find_metadata
 from deid.names import OutputNamer, load_or_create_key
 from deid.output import TEMP_PREFIX
 from deid.process import FileResult, WorkItem, anonymize_pixels, cached_stages, failed_result
-from deid.report import FAILED, OK, SKIPPED, ImageRecord, clear_report, printable_path, write_report
+from deid.report import FAILED, OK, SKIPPED, ImageRecord, RecordSpool, Tally, clear_report, printable_path, write_report
 from deid.workers import process_all
 
 Progress = Callable[[int, int, ImageRecord], None]
@@ -113,12 +112,16 @@ def run(
     done, todo = _split_done(items, journal, fingerprint, out_dir)
     workers = min(config.workers or os.cpu_count() or 1, max(len(todo), 1))
 
-    records: list[ImageRecord] = []
+    try:
+        spool = RecordSpool(report, len(sources))
+    except OSError as exc:
+        raise DeidError(f"cannot write in the report folder {report}: {exc.strerror or exc}") from None
+    tally = spool.tally
 
     def record(rec: ImageRecord) -> None:
-        records.append(rec)
+        spool.add(order[printable_path(rec.source)], rec)
         if progress:
-            progress(len(records), len(sources), rec)
+            progress(tally.inputs, len(sources), rec)
 
     def finished(result: FileResult) -> None:
         if result.input_sha256 is not None:
@@ -126,33 +129,35 @@ def run(
         record(result.record)
 
     try:
-        for source in sources:
-            if source.kind != IMAGE:
-                status = FAILED if source.kind == FAIL else SKIPPED
-                record(ImageRecord(source.relative, None, status, error=source.reason))
-        for result in clashes:
-            record(result.record)
-        for entry in done:
-            record(entry.record)
-        runtime = process_all(todo, out_dir, config, workers, finished)
-    except OSError as exc:
-        raise DeidError(
-            f"cannot write the run journal in {report}: {exc.strerror or exc}; "
-            "free space and rerun with --resume"
-        ) from None
+        try:
+            for source in sources:
+                if source.kind != IMAGE:
+                    status = FAILED if source.kind == FAIL else SKIPPED
+                    record(ImageRecord(source.relative, None, status, error=source.reason))
+            for result in clashes:
+                record(result.record)
+            for entry in done:
+                record(entry.record)
+            runtime = process_all(todo, out_dir, config, workers, finished)
+        except OSError as exc:
+            raise DeidError(
+                f"cannot write the run journal in {report}: {exc.strerror or exc}; "
+                "free space and rerun with --resume"
+            ) from None
+        finally:
+            journal.close()
+        summary = _summarise(tally, config, runtime, workers, time.monotonic() - started)
+        summary["source_dir"] = str(src_dir)
+        summary["output_dir"] = str(out_dir)
+        summary["resumed"] = len(done)
+        try:
+            write_report(report, spool, summary)
+        except OSError as exc:
+            raise DeidError(
+                f"cannot write the report in {report}: {exc.strerror or exc}; free space and rerun with --resume"
+            ) from None
     finally:
-        journal.close()
-    records.sort(key=lambda r: order[printable_path(r.source)])
-    summary = _summarise(records, config, runtime, workers, time.monotonic() - started)
-    summary["source_dir"] = str(src_dir)
-    summary["output_dir"] = str(out_dir)
-    summary["resumed"] = len(done)
-    try:
-        write_report(report, records, summary)
-    except OSError as exc:
-        raise DeidError(
-            f"cannot write the report in {report}: {exc.strerror or exc}; free space and rerun with --resume"
-        ) from None
+        spool.close()
     return RunSummary(out_dir, report, summary["counts"], summary["warnings"], summary)
 
 
@@ -242,25 +247,22 @@ def check_paths(src: Path, out: Path, report: Path, overwrite: bool) -> None:
 
 
 def _summarise(
-    records: list[ImageRecord], config: Config, runtime: dict[str, Any], workers: int, wall_time: float,
+    tally: Tally, config: Config, runtime: dict[str, Any], workers: int, wall_time: float,
 ) -> dict[str, Any]:
-    status = Counter(r.status for r in records)
-    carried = Counter(c for r in records for c in r.metadata_found)
     warnings = list(dict.fromkeys(runtime["notes"]))
     if config.device == "cuda" and "cuda" not in runtime["devices"] and not warnings:
         warnings.append("--device cuda: the configured detectors run on the CPU only")
-    ok = [r for r in records if r.status == OK]
     return {
         "counts": {
-            "inputs": len(records),
-            OK: status[OK],
-            FAILED: status[FAILED],
-            SKIPPED: status[SKIPPED],
-            "faces": sum(len(r.faces) for r in ok),
-            "images_with_faces": sum(1 for r in ok if r.faces),
+            "inputs": tally.inputs,
+            OK: tally.status[OK],
+            FAILED: tally.status[FAILED],
+            SKIPPED: tally.status[SKIPPED],
+            "faces": tally.faces,
+            "images_with_faces": tally.images_with_faces,
         },
-        "files_with_metadata": {c: carried[c] for c in sorted(carried)},
-        "failed_files": [{"source": r.source, "error": r.error} for r in records if r.status == FAILED],
+        "files_with_metadata": {c: tally.metadata_found[c] for c in sorted(tally.metadata_found)},
+        "failed_files": tally.failed_files,
         "warnings": warnings,
         "config": config.to_dict(),
         "versions": {

@@ -2,13 +2,20 @@
 run (``summary.json``), both written whole when the run ends, in the order the files were
 found, so the report of a resumed run equals that of an uninterrupted one.
 
+Records arrive in the order workers finish. They are spooled to a file as they come and
+read back in discovery order at the end, so a run's memory does not grow with its number
+of files; only the counts the summary needs are kept.
+
 The report directory names the original files, so it is never placed inside OUT.
 """
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import json
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +28,7 @@ SKIPPED = "skipped"
 
 IMAGES_FILE = "images.jsonl"
 SUMMARY_FILE = "summary.json"
+SPOOL_FILE = ".images.spool"
 
 
 @dataclass(frozen=True)
@@ -65,13 +73,68 @@ def printable_path(path: str) -> str:
 def clear_report(report_dir: Path) -> None:
     """Remove the report of an earlier run, so that a run stopped before its end never
     leaves a report that looks complete."""
-    for name in (IMAGES_FILE, SUMMARY_FILE):
+    for name in (IMAGES_FILE, SUMMARY_FILE, SPOOL_FILE):
         (report_dir / name).unlink(missing_ok=True)
 
 
-def write_report(report_dir: Path, records: list[ImageRecord], summary: dict[str, Any]) -> None:
-    lines = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records)
-    write_atomic(report_dir / IMAGES_FILE, lines.encode("utf-8"))
+@dataclass
+class Tally:
+    """What the summary counts, kept as records go by."""
+
+    status: Counter[str] = field(default_factory=Counter)
+    faces: int = 0
+    images_with_faces: int = 0
+    metadata_found: Counter[str] = field(default_factory=Counter)
+    _failed: list[tuple[int, dict[str, str | None]]] = field(default_factory=list)
+
+    def add(self, record: ImageRecord, index: int) -> None:
+        self.status[record.status] += 1
+        self.metadata_found.update(record.metadata_found)
+        if record.status == OK:
+            self.faces += len(record.faces)
+            self.images_with_faces += bool(record.faces)
+        elif record.status == FAILED:
+            self._failed.append((index, {"source": record.source, "error": record.error}))
+
+    @property
+    def failed_files(self) -> list[dict[str, str | None]]:
+        """In discovery order, whatever order the workers finished in."""
+        return [entry for _, entry in sorted(self._failed, key=lambda pair: pair[0])]
+
+    @property
+    def inputs(self) -> int:
+        return sum(self.status.values())
+
+
+class RecordSpool:
+    """Records of one run, by their file's position in discovery order (0..count-1)."""
+
+    def __init__(self, report_dir: Path, count: int) -> None:
+        self._path = report_dir / SPOOL_FILE
+        self._file = open(self._path, "w+b")  # noqa: SIM115 - closed by close()
+        self._offsets = array.array("q", [-1]) * count
+        self.tally = Tally()
+
+    def add(self, index: int, record: ImageRecord) -> None:
+        self._offsets[index] = self._file.seek(0, 2)
+        self._file.write(json.dumps(record.to_dict(), ensure_ascii=False).encode("utf-8") + b"\n")
+        self.tally.add(record, index)
+
+    def ordered_lines(self) -> Iterator[bytes]:
+        self._file.flush()
+        for index, offset in enumerate(self._offsets):
+            if offset < 0:
+                raise ValueError(f"no record for file {index} of the run")
+            self._file.seek(offset)
+            yield self._file.readline()
+
+    def close(self) -> None:
+        self._file.close()
+        self._path.unlink(missing_ok=True)
+
+
+def write_report(report_dir: Path, spool: RecordSpool, summary: dict[str, Any]) -> None:
+    write_atomic(report_dir / IMAGES_FILE, spool.ordered_lines())
     text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
     write_atomic(report_dir / SUMMARY_FILE, text.encode("utf-8"))
 
