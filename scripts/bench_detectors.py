@@ -3,7 +3,8 @@
     python scripts/bench_detectors.py [--data ../shared/data/faces] [--workers N]
 
 Runs ``deid eval`` (the real pipeline) on the caltech and crowds sets with BlazeFace
-alone, CenterFace alone at one scale, the default config and the fast preset, and prints
+alone, CenterFace alone at one scale (int8, as it runs on the CPU, and float32), the default
+config and the fast preset, and prints
 the protected rate by face height, false regions and images/s as a Markdown table.
 """
 
@@ -21,6 +22,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 CONFIGS = {
     "BlazeFace alone": PROJECT / "scripts" / "bench_configs" / "blazeface.toml",
     "CenterFace alone, 1 scale": PROJECT / "scripts" / "bench_configs" / "centerface_single.toml",
+    "CenterFace alone, 1 scale, float32": PROJECT / "scripts" / "bench_configs" / "centerface_single_float32.toml",
     "default": PROJECT / "configs" / "default.toml",
     "fast": PROJECT / "configs" / "fast.toml",
 }

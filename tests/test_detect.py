@@ -285,3 +285,18 @@ def test_bad_precision_settings_are_config_errors(settings, message):
 
     with pytest.raises(ConfigError, match=message):
         DetectorConfig(**settings)
+
+
+def test_the_int8_graph_is_cached_and_a_broken_cache_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = centerface()
+    (cached,) = (tmp_path / "deid").glob("centerface-int8-*.onnx")
+    good = cached.read_bytes()
+    image = load_pixels(SAMPLE_DATA / "astronaut.jpg").astype(np.uint8)
+    expected = first.detect(image).xyxy
+    cached.write_bytes(good[: len(good) // 2])  # a write cut short
+    rebuilt = centerface()
+    assert rebuilt.model_info()[0]["precision"] == "int8"
+    assert cached.read_bytes() == good
+    np.testing.assert_array_equal(rebuilt.detect(image).xyxy, expected)
+    assert len(expected) >= 1

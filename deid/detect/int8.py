@@ -11,12 +11,16 @@ module; the weights still come from the model file, so no derived model is shipp
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from deid.output import write_atomic
 
 CALIBRATION_PATH = Path(__file__).with_name("centerface_int8.json")
 # Per-channel int8 weights and uint8 activations in QDQ form: the layout ONNX Runtime's
@@ -25,6 +29,11 @@ WEIGHT_TYPE = "QInt8"
 ACTIVATION_TYPE = "QUInt8"
 # Per-channel weights need DequantizeLinear's axis attribute, which opset 13 brought.
 QDQ_OPSET = 13
+
+
+# Quantizing takes about a second per worker, as long as the rest of a worker's start;
+# the result is kept in the user's cache folder, keyed on everything it depends on.
+CACHE_SUBDIR = "deid"
 
 
 class CalibrationMismatch(Exception):
@@ -59,14 +68,16 @@ def quantize_kwargs() -> dict[str, Any]:
 
 
 def quantized_model(model: Any, model_sha256: str) -> bytes:
-    """The serialized int8 graph of ``model`` (the float CenterFace graph, weights constant).
-    Raises CalibrationMismatch when the stored ranges were measured on another model file
-    or do not cover this ONNX Runtime's prepared graph."""
+    """The serialized int8 graph of ``model`` (the float CenterFace graph, weights constant),
+    from the cache when an earlier run made it with the same inputs. Raises
+    CalibrationMismatch when the stored ranges were measured on another model file or do
+    not cover this ONNX Runtime's prepared graph."""
     import onnx
-    from onnxruntime.quantization import quantize_static
+    import onnxruntime
 
     try:
-        calibration = json.loads(CALIBRATION_PATH.read_text())
+        text = CALIBRATION_PATH.read_text()
+        calibration = json.loads(text)
     except (OSError, ValueError) as exc:
         raise CalibrationMismatch(f"cannot read {CALIBRATION_PATH.name}: {exc}") from exc
     if calibration["model_sha256"] != model_sha256:
@@ -74,6 +85,40 @@ def quantized_model(model: Any, model_sha256: str) -> bytes:
             "the stored int8 ranges were measured on another centerface.onnx "
             f"(sha256 {calibration['model_sha256'][:12]}...)"
         )
+    # Everything the quantized graph depends on, the code that prepares it included.
+    code = "".join(Path(module).read_text() for module in (__file__, _centerface_module()))
+    key = hashlib.sha256(
+        "\n".join([model_sha256, text, code, onnxruntime.__version__, onnx.__version__]).encode()
+    ).hexdigest()[:32]
+    cached = _cache_dir() / f"centerface-int8-{key}.onnx"
+    try:
+        graph = cached.read_bytes()
+        if quantized_tensor_count(onnx.load_from_string(graph)) == calibration["quantized_tensors"]:
+            return graph
+    except Exception:  # noqa: BLE001 - missing, truncated or foreign: any of them is rebuilt
+        pass
+    graph = _quantize(model, calibration)
+    with contextlib.suppress(OSError):  # no cache is only slower
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(cached, graph)
+    return graph
+
+
+def _centerface_module() -> str:
+    from deid.detect import centerface
+
+    return centerface.__file__
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / CACHE_SUBDIR
+
+
+def _quantize(model: Any, calibration: dict[str, Any]) -> bytes:
+    import onnx
+    from onnxruntime.quantization import quantize_static
+
     with tempfile.TemporaryDirectory(prefix="deid-int8-") as tmp:
         workdir = Path(tmp)
         prepared = prepare_for_quantization(model, workdir)
