@@ -53,7 +53,11 @@ class ImageRecord:
     metadata_found: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        # Shallow copies: the report only serializes them, and dataclasses.asdict's deep
+        # copy of every face was a tenth of the main process's time on large runs.
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["faces"] = [dict(vars(face)) for face in self.faces]
+        data["metadata_found"] = list(self.metadata_found)
         data["source"] = printable_path(self.source)
         data["output"] = None if self.output is None else printable_path(self.output)
         return data
