@@ -11,7 +11,7 @@ from PIL import Image
 from deid.boxes import FaceBoxes, merge_overlapping
 from deid.config import DetectConfig, DetectorConfig
 from deid.detect.ensemble import FaceDetector
-from deid.detect.multiscale import detect_at_scales, pass_scales, scaled_window, tile_starts, tile_windows, tiles
+from deid.detect.multiscale import TILE_OVERLAP, detect_at_scales, pass_scales, scaled_window, tile_spans, tile_windows, tiles
 from deid.device import CPU_PROVIDER, CUDA_PROVIDER, onnx_providers
 from deid.evaluate import coverage
 
@@ -39,15 +39,36 @@ def test_device_selection(requested, available, providers, device, noted):
 
 @pytest.mark.parametrize(
     "length, tile, expected",
-    [(100, 0, [0]), (100, 256, [0]), (256, 256, [0]), (300, 256, [0, 44]), (600, 256, [0, 192, 344])],
+    [
+        (100, 256, [(0, 100)]),
+        (256, 256, [(0, 256)]),
+        (300, 256, [(0, 256), (44, 300)]),
+        (600, 256, [(0, 256), (192, 448), (344, 600)]),
+        (1200, 1024, [(0, 1024), (176, 1200)]),
+        (3000, 1024, [(0, 1024), (768, 1792), (1536, 2560), (1976, 3000)]),
+    ],
 )
-def test_tile_starts_cover_with_overlap(length, tile, expected):
-    if tile == 0:
-        assert [x for x, _, _ in tiles(np.zeros((1, length, 3), np.uint8), 0)] == expected
-        return
-    starts = tile_starts(length, tile)
-    assert starts == expected
-    assert starts[-1] + tile == max(length, tile)  # the last tile reaches the edge
+def test_tile_spans_cover_with_overlap(length, tile, expected):
+    spans = tile_spans(length, tile)
+    assert spans == expected
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    assert all(end - start <= tile for start, end in spans)
+    overlaps = [a_end - b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])]
+    assert all(o >= tile * TILE_OVERLAP for o in overlaps)
+
+
+@pytest.mark.parametrize(
+    "size, tile, windows",
+    [
+        ((1280, 800), 1024, 1),  # fewer pixels than a tile: whole, though wider
+        ((4000, 250), 1024, 1),  # a strip of under a tile's pixels
+        ((1200, 900), 1024, 2),
+        ((2000, 1500), 1024, 6),
+        ((1200, 900), 0, 1),  # tiles off
+    ],
+)
+def test_a_pass_is_tiled_only_when_it_holds_more_pixels_than_a_tile(size, tile, windows):
+    assert len(list(tile_windows(*size, tile))) == windows
 
 
 @pytest.mark.parametrize("scale", [2.0, 1.37, 1.0, 0.5, 0.23])
@@ -79,8 +100,9 @@ def test_tiles_cover_every_pixel():
     "size, scales, tile, expected",
     [
         ((400, 300), (1.0,), 1024, [1.0]),  # fits one tile: no extra pass
-        ((4000, 3000), (1.0, 2.0), 1000, [1.0, 2.0, 0.25]),  # adds a whole-image pass
+        ((4000, 3000), (1.0, 2.0), 1000, [1.0, 2.0, 1000 / 12_000_000 ** 0.5]),  # adds a whole-image pass
         ((4000, 3000), (1.0,), 0, [1.0]),  # tiles off
+        ((1200, 900), (0.75,), 1024, [0.75]),  # the smallest pass fits a tile
     ],
 )
 def test_pass_scales(size, scales, tile, expected):
@@ -120,18 +142,30 @@ def test_no_faces_in_a_blank_image():
     assert len(centerface().detect(np.full((200, 300, 3), 127, np.uint8))) == 0
 
 
-def test_a_face_on_a_tile_seam_is_found_once_and_whole(caltech_sample):
+@pytest.mark.parametrize("face_height", [60, None])  # within the tiles' overlap; larger than a tile
+def test_a_face_on_a_tile_seam_is_found_once_and_whole(caltech_sample, face_height):
+    from deid.boxes import expand_boxes
+    from deid.config import DEFAULT_MARGIN
+
     image, truth = caltech_sample[0]
-    x1, y1, x2, y2 = truth[0].astype(int)
-    face = image[max(y1 - 20, 0) : y2 + 20, max(x1 - 20, 0) : x2 + 20]
+    x1, y1, x2, y2 = truth[0]
+    factor = face_height / (y2 - y1) if face_height else 1.0
+    pad = 20
+    crop = image[max(int(y1) - pad, 0) : int(y2) + pad, max(int(x1) - pad, 0) : int(x2) + pad]
+    face = np.asarray(Image.fromarray(crop).resize(
+        (round(crop.shape[1] * factor), round(crop.shape[0] * factor)), Image.Resampling.BILINEAR))
     canvas = np.full((700, 700, 3), 110, np.uint8)
-    # Tiles of 256 start at 0, 192, 384: put the face across the seam at x = 256.
-    top, left = 150, 256 - face.shape[1] // 2
+    # The face straddles the end of the first column of tiles.
+    seam = tile_spans(700, 256)[0][1]
+    top, left = 150, seam - face.shape[1] // 2
     canvas[top : top + face.shape[0], left : left + face.shape[1]] = face
-    box = np.array([[left + 20, top + 20, left + 20 + (x2 - x1), top + 20 + (y2 - y1)]], float)
+    box = np.array([[left + pad * factor, top + pad * factor,
+                     left + (pad + x2 - x1) * factor, top + (pad + y2 - y1) * factor]])
     found = centerface(tile=256).detect(canvas)
     assert len(found) == 1
-    assert coverage(box, found.xyxy, "box", 700, 700)[0] >= 0.8
+    # What protects the face is the grown region; half a face grown would cover at most 85%.
+    regions = expand_boxes(found.xyxy, DEFAULT_MARGIN)
+    assert coverage(box, regions, "box", 700, 700)[0] >= 0.95
 
 
 def test_merge_joins_partial_boxes_from_neighbouring_tiles():
