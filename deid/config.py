@@ -49,8 +49,8 @@ class DetectorConfig:
     # Factors the image is resized by before detection, one pass each: above 1 finds
     # faces too small for the model at native size, below 1 faces that fill the frame.
     scales: tuple[float, ...] = (1.0,)
-    # Side (px, at the pass's scale) of the overlapping tiles a large image is cut into;
-    # 0 sends each pass whole. Bounds memory and keeps tile seams from losing faces.
+    # Side (px, at the pass's scale) of the overlapping tiles a pass of more than tile x
+    # tile pixels is cut into; 0 sends each pass whole. Bounds memory per inference.
     tile: int = 0
     # Run the scales above 1 only on images where the other passes found a face shorter
     # than this (px); 0 runs them on every image. Small faces come in groups (a crowd, a
@@ -59,7 +59,7 @@ class DetectorConfig:
     upscale_below: float = 0.0
     # Model file to use instead of the one shipped in a package ("" = the shipped one).
     model_path: str = ""
-    # CenterFace's arithmetic: "int8" (about 1.8x faster on the CPU, as many faces
+    # CenterFace's arithmetic: "int8" (about 1.7x faster on the CPU, as many faces
     # protected on the shared sets), "float32", or "auto": int8 on the CPU, float32 on a
     # GPU. int8 needs ranges measured on the model file (scripts/calibrate_centerface.py);
     # with "auto", another model file runs in float32.
