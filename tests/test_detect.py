@@ -328,9 +328,37 @@ def test_the_int8_graph_is_cached_and_a_broken_cache_is_rebuilt(tmp_path, monkey
     good = cached.read_bytes()
     image = load_pixels(SAMPLE_DATA / "astronaut.jpg").astype(np.uint8)
     expected = first.detect(image).xyxy
+    from deid.detect import int8
+
+    real_quantize = int8.quantize
+    monkeypatch.setattr(int8, "quantize", lambda *a: pytest.fail("quantized again despite the cache"))
+    assert centerface().model_info()[0]["precision"] == "int8"
+    monkeypatch.setattr(int8, "quantize", real_quantize)
     cached.write_bytes(good[: len(good) // 2])  # a write cut short
     rebuilt = centerface()
     assert rebuilt.model_info()[0]["precision"] == "int8"
     assert cached.read_bytes() == good
     np.testing.assert_array_equal(rebuilt.detect(image).xyxy, expected)
     assert len(expected) >= 1
+
+
+def test_the_uint8_input_graph_computes_what_the_quantizer_wrote():
+    import json
+
+    import onnxruntime
+
+    from deid.detect import int8
+    from deid.detect.centerface import INPUT_NAME, OUTPUT_NAMES, float_model, shipped_model_path
+
+    calibration = json.loads(int8.CALIBRATION_PATH.read_text())
+    written = int8.quantize(float_model(shipped_model_path()), calibration)
+    direct = int8.with_uint8_input(int8.quantize(float_model(shipped_model_path()), calibration))
+    assert len(direct.graph.node) == len(written.graph.node) - 1
+    image = load_pixels(SAMPLE_DATA / "astronaut.jpg").astype(np.uint8)[:256, :320]
+    pixels = np.ascontiguousarray(image.transpose(2, 0, 1)[None])
+    sessions = [onnxruntime.InferenceSession(m.SerializeToString(), providers=[CPU_PROVIDER]) for m in (written, direct)]
+    before = sessions[0].run(list(OUTPUT_NAMES), {INPUT_NAME: pixels.astype(np.float32)})
+    after = sessions[1].run(list(OUTPUT_NAMES), {INPUT_NAME: pixels})
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    assert before[0].max() > 0.5  # the astronaut's face is in the crop

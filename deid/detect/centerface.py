@@ -74,6 +74,8 @@ class CenterFaceDetector:
             choice = type(choice)(choice.providers, "cpu", f"CUDA failed to start ({exc}); running on the CPU")
         self.device = choice.device
         self.note = "; ".join(n for n in [choice.note, *notes] if n) or None
+        # float32, or uint8 for an int8 graph that takes the pixels as they are.
+        self._input_dtype = np.uint8 if self._session.get_inputs()[0].type == "tensor(uint8)" else np.float32
 
     @staticmethod
     def _model_precision(requested: str, device: str) -> tuple[str, list[str]]:
@@ -102,7 +104,7 @@ class CenterFaceDetector:
         height, width = image.shape[:2]
         padded_h = -(-height // SIZE_MULTIPLE) * SIZE_MULTIPLE
         padded_w = -(-width // SIZE_MULTIPLE) * SIZE_MULTIPLE
-        blob = np.zeros((1, 3, padded_h, padded_w), dtype=np.float32)
+        blob = np.zeros((1, 3, padded_h, padded_w), dtype=self._input_dtype)
         # The model takes raw 0-255 values, channels in RGB order.
         blob[0, :, :height, :width] = image.transpose(2, 0, 1)
         try:

@@ -93,11 +93,11 @@ def quantized_model(model: Any, model_sha256: str) -> bytes:
     cached = _cache_dir() / f"centerface-int8-{key}.onnx"
     try:
         graph = cached.read_bytes()
-        if quantized_tensor_count(onnx.load_from_string(graph)) == calibration["quantized_tensors"]:
+        if _is_whole(onnx.load_from_string(graph), calibration):
             return graph
     except Exception:  # noqa: BLE001 - missing, truncated or foreign: any of them is rebuilt
         pass
-    graph = _quantize(model, calibration)
+    graph = with_uint8_input(quantize(model, calibration)).SerializeToString()
     with contextlib.suppress(OSError):  # no cache is only slower
         cached.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(cached, graph)
@@ -115,7 +115,8 @@ def _cache_dir() -> Path:
     return Path(base) / CACHE_SUBDIR
 
 
-def _quantize(model: Any, calibration: dict[str, Any]) -> bytes:
+def quantize(model: Any, calibration: dict[str, Any]) -> Any:
+    """The QDQ graph of ``model`` with the stored ranges, as the quantizer writes it."""
     import onnx
     from onnxruntime.quantization import quantize_static
 
@@ -136,7 +137,43 @@ def _quantize(model: Any, calibration: dict[str, Any]) -> bytes:
         raise CalibrationMismatch(
             f"{count} tensors quantized where the calibration had {calibration['quantized_tensors']}"
         )
-    return quantized.SerializeToString()
+    return quantized
+
+
+def with_uint8_input(model: Any) -> Any:
+    """Pixels are 0-255 and the calibrated input range is 0-255, so the graph's first step
+    quantizes with scale 1 and zero point 0: the identity on uint8 pixels. The graph then
+    takes the pixels as they are, sparing a float copy of every input and its conversion
+    back. Any other input quantization is left as it is."""
+    import onnx
+    from onnx import numpy_helper
+
+    constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    graph_input = model.graph.input[0]
+    first = [node for node in model.graph.node if graph_input.name in node.input]
+    if len(first) != 1 or first[0].op_type != "QuantizeLinear":
+        return model
+    node = first[0]
+    scale, zero_point = (constants.get(name) for name in node.input[1:3])
+    if scale is None or zero_point is None or zero_point.dtype != "uint8" or scale.size != 1 \
+            or float(scale) != 1.0 or int(zero_point) != 0:
+        return model
+    for consumer in model.graph.node:
+        for index, name in enumerate(consumer.input):
+            if name == node.output[0]:
+                consumer.input[index] = graph_input.name
+    model.graph.node.remove(node)
+    graph_input.type.tensor_type.elem_type = onnx.TensorProto.UINT8
+    return model
+
+
+def _is_whole(model: Any, calibration: dict[str, Any]) -> bool:
+    """A cached graph holds every quantized tensor of the calibration (less the input's,
+    when it takes uint8 pixels)."""
+    import onnx
+
+    takes_pixels = model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    return quantized_tensor_count(model) + takes_pixels == calibration["quantized_tensors"]
 
 
 def quantized_tensor_count(model: Any) -> int:
