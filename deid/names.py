@@ -9,28 +9,14 @@ The original <-> new mapping is only in the report (images.jsonl), never in OUT.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
-import secrets
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
-from deid.output import write_atomic
+from deid.keys import keyed_digest
 
 RENAME_MODES = ("keep", "hash", "sequential")
 KEY_FILE = "rename.key"
 # 16 hex digits = 64 bits: no collision expected below billions of files.
 HASH_DIGITS = 16
-
-
-def load_or_create_key(report_dir: Path) -> bytes:
-    path = report_dir / KEY_FILE
-    if path.exists():
-        return bytes.fromhex(path.read_text().strip())
-    key = secrets.token_bytes(32)
-    write_atomic(path, key.hex().encode() + b"\n")
-    os.chmod(path, 0o600)
-    return key
 
 
 class OutputNamer:
@@ -51,4 +37,4 @@ class OutputNamer:
         return PurePosixPath(*parts)
 
     def _hash(self, text: str) -> str:
-        return hmac.new(self._key, text.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:HASH_DIGITS]
+        return keyed_digest(self._key, text).hex()[:HASH_DIGITS]

@@ -5,6 +5,7 @@ report. Nothing here touches pixels or bytes itself."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
+from deid.anonymize import draws_noise
 from deid.boxes import FaceBoxes
 from deid.config import Config, OutputConfig
 from deid.decode import to_srgb_pixels
@@ -22,8 +24,9 @@ from deid.discover import FAIL, IMAGE, SourceFile, discover
 from deid.encode import output_suffix
 from deid.errors import DeidError, UsageError
 from deid.journal import Journal, JournalEntry, config_fingerprint, sha256_file
+from deid.keys import keyed_digest, load_or_create_key
 from deid.metadata import find_metadata
-from deid.names import OutputNamer, load_or_create_key
+from deid.names import KEY_FILE, OutputNamer
 from deid.output import TEMP_PREFIX
 from deid.process import FileResult, WorkItem, anonymize_pixels, cached_stages, failed_result
 from deid.report import FAILED, OK, SKIPPED, ImageRecord, RecordSpool, Tally, clear_report, printable_path, write_report
@@ -105,6 +108,8 @@ def run(
         _remove_partial_files(out_dir)
         clear_report(report)
         items, clashes = plan_outputs(images, config.output, report)
+        if draws_noise(config.anonymize):
+            items = seeded(items, load_or_create_key(report, NOISE_KEY_FILE))
         journal = Journal(report, resume)
     except OSError as exc:
         raise DeidError(f"cannot prepare {out_dir} and {report}: {exc.strerror or exc}") from None
@@ -204,7 +209,7 @@ def plan_outputs(
     """The output path of every image, decided before any is written. Two inputs that
     would land on one name (photo.heic and photo.jpg, converted to JPEG) are not both
     written: the second is reported as failed."""
-    key = load_or_create_key(report_dir) if config.rename == "hash" else b""
+    key = load_or_create_key(report_dir, KEY_FILE) if config.rename == "hash" else b""
     namer = OutputNamer(config.rename, key)
     items, clashes, taken = [], [], {}
     for index, source in enumerate(images):
@@ -218,6 +223,20 @@ def plan_outputs(
         taken[output.lower()] = source.relative
         items.append(WorkItem(source, output))
     return items, clashes
+
+
+# The key that seeds the noise of the noise and pixelate modes, beside rename.key: with
+# it, a resumed run draws each file's noise again exactly; without it, nobody can.
+NOISE_KEY_FILE = "noise.key"
+SEED_BYTES = 8
+
+
+def seeded(items: list[WorkItem], key: bytes) -> list[WorkItem]:
+    """Each image's noise seed, from the key and its path in SRC."""
+    return [
+        dataclasses.replace(item, seed=int.from_bytes(keyed_digest(key, item.source.relative)[:SEED_BYTES], "big"))
+        for item in items
+    ]
 
 
 def check_paths(src: Path, out: Path, report: Path, overwrite: bool) -> None:

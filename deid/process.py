@@ -58,6 +58,9 @@ def cached_stages(config: Config, threads: int = 0) -> Stages:
 class WorkItem:
     source: SourceFile
     output: str  # path relative to OUT
+    # Seeds the noise of the modes that draw it, so that the file comes out the same
+    # whenever this run (or its resumption) processes it; None draws fresh noise.
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,13 @@ class FileResult:
     output_sha256: str | None  # None when nothing was written
 
 
-def anonymize_pixels(pixels: np.ndarray, stages: Stages) -> tuple[FaceBoxes, np.ndarray, np.ndarray]:
+def anonymize_pixels(
+    pixels: np.ndarray, stages: Stages, rng: np.random.Generator | None = None,
+) -> tuple[FaceBoxes, np.ndarray, np.ndarray]:
     height, width = pixels.shape[:2]
     faces = stages.detector.detect(pixels)
     regions = stages.anonymizer.regions(faces, width, height)
-    return faces, regions, stages.anonymizer.anonymize(pixels, faces)
+    return faces, regions, stages.anonymizer.anonymize(pixels, faces, rng)
 
 
 def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
@@ -91,8 +96,9 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
         decoded = decode(data, output_config.max_pixels)
         del data  # the compressed bytes are not needed beside the pixels
         frames, faces_per_frame = [], []
-        for pixels in decoded.frames:
-            faces, regions, anonymized = anonymize_pixels(pixels, stages)
+        for index, pixels in enumerate(decoded.frames):
+            rng = None if item.seed is None else np.random.default_rng([item.seed, index])
+            faces, regions, anonymized = anonymize_pixels(pixels, stages, rng)
             frames.append(anonymized)
             faces_per_frame.append((faces, regions))
         # Written in the format the discover stage saw (the output name was planned from

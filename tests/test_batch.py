@@ -263,3 +263,26 @@ def test_outputs_are_never_half_written_under_their_final_name(tmp_path):
     copy_photos(src, 1)
     run(src, tmp_path / "out", load_config(FAST), resume=True)
     assert not stale.exists()
+
+
+@pytest.mark.parametrize("mode", ["noise", "pixelate"])
+def test_a_resumed_run_draws_the_same_noise_and_a_new_run_draws_new_noise(tmp_path, mode):
+    src = tmp_path / "src"
+    names = copy_photos(src, 1)
+    options = ("--workers", "1", "--config", FAST, "--mode", mode)
+    first = run_cli("run", src, tmp_path / "out", *options)
+    assert first.returncode == 0, first.stderr
+    before = files_under(tmp_path / "out")
+    assert (tmp_path / "out.report" / "noise.key").is_file()
+    redo = names[0]
+    (tmp_path / "out" / redo).unlink()
+    resumed = run_cli("run", src, tmp_path / "out", "--resume", *options)
+    assert resumed.returncode == 0, resumed.stderr
+    assert files_under(tmp_path / "out") == before
+    other = run_cli("run", src, tmp_path / "other", *options)
+    assert other.returncode == 0, other.stderr
+    # Another report folder, another key: the covered pixels differ, the rest does not.
+    photo = load_pixels(tmp_path / "out" / redo)
+    assert (photo != load_pixels(tmp_path / "other" / redo)).any()
+    records = {r["source"]: r for r in read_records(tmp_path / "out.report")}
+    assert records[redo]["faces"], "the photo must have a covered face for the noise to show"

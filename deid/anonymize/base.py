@@ -26,8 +26,11 @@ class Anonymizer(ABC):
         grown = np.concatenate([np.floor(grown[:, :2]), np.ceil(grown[:, 2:])], axis=1)
         return clip_boxes(grown, width, height).astype(np.int64)
 
-    def anonymize(self, image: np.ndarray, faces: FaceBoxes) -> np.ndarray:
-        """Return a copy of ``image`` (H x W x C uint8) with every face's region covered."""
+    def anonymize(self, image: np.ndarray, faces: FaceBoxes, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Return a copy of ``image`` (H x W x C uint8) with every face's region covered.
+        ``rng`` feeds the modes that draw noise; a seeded one makes the output repeatable
+        (a resumed run redoes a file to the same bytes), none draws fresh noise."""
+        rng = rng if rng is not None else np.random.default_rng()
         out = image.copy()
         height, width = image.shape[:2]
         grown = expand_boxes(faces.xyxy, self.config.margin)
@@ -37,11 +40,11 @@ class Anonymizer(ABC):
             crop = out[y1:y2, x1:x2]
             mask = region_mask(self.config.shape, outer, (x1, y1, x2, y2))
             color = crop[..., :3]
-            np.copyto(color, self.cover(np.ascontiguousarray(color)), where=mask[..., None])
+            np.copyto(color, self.cover(np.ascontiguousarray(color), rng), where=mask[..., None])
         return out
 
     @abstractmethod
-    def cover(self, crop: np.ndarray) -> np.ndarray:
+    def cover(self, crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Replacement pixels for an h x w x 3 uint8 crop, same shape and dtype."""
 
 

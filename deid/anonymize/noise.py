@@ -8,5 +8,5 @@ from deid.anonymize.base import Anonymizer
 class NoiseAnonymizer(Anonymizer):
     """Replaces the region with uniform random noise, independent of the face."""
 
-    def cover(self, crop: np.ndarray) -> np.ndarray:
-        return np.random.default_rng().integers(0, 256, size=crop.shape, dtype=np.uint8)
+    def cover(self, crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return rng.integers(0, 256, size=crop.shape, dtype=np.uint8)
