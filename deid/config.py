@@ -59,7 +59,7 @@ class DetectorConfig:
     upscale_below: float = 0.0
     # Model file to use instead of the one shipped in a package ("" = the shipped one).
     model_path: str = ""
-    # CenterFace's arithmetic: "int8" (about 1.7x faster on the CPU, as many faces
+    # CenterFace's arithmetic: "int8" (about 1.6x the images/s on the CPU, as many faces
     # protected on the shared sets), "float32", or "auto": int8 on the CPU, float32 on a
     # GPU. int8 needs ranges measured on the model file (scripts/calibrate_centerface.py);
     # with "auto", another model file runs in float32.

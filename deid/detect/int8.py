@@ -2,9 +2,10 @@
 activation ranges measured once, offline, on real camera photos
 (``scripts/calibrate_centerface.py``).
 
-Integer convolutions run about 1.7x faster than float ones on the CPU, and on the shared
+Integer convolutions run about 1.8x faster than float ones on the CPU (CenterFace at
+640 x 480 on one thread: 14 ms against 26 ms), and on the shared
 caltech and crowds sets the integer model protects as many faces as the float one
-(README, "Measured"). Only the ranges (a few kB of numbers) are stored, beside this
+(README, "Measured"). Only the ranges (34 kB of numbers) are stored, beside this
 module; the weights still come from the model file, so no derived model is shipped.
 """
 
