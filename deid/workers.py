@@ -29,6 +29,12 @@ Task = Callable[[WorkItem, Path], FileResult]
 # worker reads and decodes it), so a deep queue costs no memory and keeps workers busy
 # when files take milliseconds each; it stays bounded, whatever the number of files.
 IN_FLIGHT_PER_WORKER = 16
+# Files per task. Handing a task to a worker and its result back goes through the main
+# process's queue threads; per file, on photos that take 10 ms each, that hand-off left
+# the workers idle a fifth of the time (two workers did 1.43x the work of one, where two
+# separate processes do 1.88x). Four files a task make it rare; a task that dies is
+# still retried file by file.
+FILES_PER_TASK = 4
 # Inference threads per worker: a worker is one core. On 2 cores, two single-threaded
 # workers process 1.7-1.9x the images of one, where one worker with two threads gains
 # about 10% (most photos are too small for a convolution to split well across threads;
@@ -84,20 +90,26 @@ def _drain(
     """Feed ``pending`` to the pool until it is empty or the pool breaks; returns the files
     that were in the pool when it broke (one of them killed it, or none if it was killed
     from outside)."""
-    in_flight: dict[concurrent.futures.Future[FileResult], WorkItem] = {}
+    in_flight: dict[concurrent.futures.Future[list[FileResult]], list[WorkItem]] = {}
     try:
         while pending or in_flight:
-            while pending and len(in_flight) < workers * IN_FLIGHT_PER_WORKER:
-                item = pending.popleft()
-                in_flight[executor.submit(task, item, out_dir)] = item
+            while pending and len(in_flight) * FILES_PER_TASK < workers * IN_FLIGHT_PER_WORKER:
+                chunk = [pending.popleft() for _ in range(min(FILES_PER_TASK, len(pending)))]
+                in_flight[executor.submit(run_task, task, chunk, out_dir)] = chunk
             done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in done:
-                result = future.result()
+                results = future.result()
                 del in_flight[future]
-                on_result(result)
+                for result in results:
+                    on_result(result)
     except BrokenProcessPool:
-        return list(in_flight.values())
+        return [item for chunk in in_flight.values() for item in chunk]
     return []
+
+
+def run_task(task: Task, items: list[WorkItem], out_dir: Path) -> list[FileResult]:
+    """Several files in one hand-off to a worker."""
+    return [task(item, out_dir) for item in items]
 
 
 class _WorkerPool:
