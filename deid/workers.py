@@ -30,15 +30,15 @@ Task = Callable[[WorkItem, Path], FileResult]
 # when files take milliseconds each; it stays bounded, whatever the number of files.
 IN_FLIGHT_PER_WORKER = 16
 # Files per task. Handing a task to a worker and its result back goes through the main
-# process's queue threads; per file, on photos that take 10 ms each, that hand-off left
-# the workers idle a fifth of the time (two workers did 1.43x the work of one, where two
-# separate processes do 1.88x). Four files a task make it rare; a task that dies is
-# still retried file by file.
+# process's queue threads; one file a task, on photos that take 10 ms each, left the
+# workers idle a fifth of the time (two workers did 1.43x the work of one with the fast
+# preset, where two separate single-worker runs side by side do 1.88x). Four files a task
+# make the hand-off rare; a task whose worker dies is still retried file by file.
 FILES_PER_TASK = 4
-# Inference threads per worker: a worker is one core. On 2 cores, two single-threaded
-# workers process 1.7-1.9x the images of one, where one worker with two threads gains
-# about 10% (most photos are too small for a convolution to split well across threads;
-# README, "Measured").
+# Inference threads per worker: a worker is one core, so --workers N uses N cores and no
+# more, whatever else runs on the machine. (One worker on two inference threads did about
+# 90% of what two single-threaded workers do; with N workers, threads would only
+# oversubscribe the cores.)
 THREADS_PER_WORKER = 1
 WORKER_DIED = (
     "the worker process died while processing it (a crash, or killed for lack of memory); "
