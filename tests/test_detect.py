@@ -362,3 +362,17 @@ def test_the_uint8_input_graph_computes_what_the_quantizer_wrote():
     for a, b in zip(before, after):
         np.testing.assert_array_equal(a, b)
     assert before[0].max() > 0.5  # the astronaut's face is in the crop
+
+
+def test_no_home_folder_means_no_cache_not_a_failure(monkeypatch):
+    from pathlib import Path
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    detector = centerface()
+    assert detector.model_info()[0]["precision"] == "int8"
+    image = load_pixels(SAMPLE_DATA / "astronaut.jpg").astype(np.uint8)
+    assert len(detector.detect(image)) >= 1

@@ -91,17 +91,20 @@ def quantized_model(model: Any, model_sha256: str) -> bytes:
     key = hashlib.sha256(
         "\n".join([model_sha256, text, code, onnxruntime.__version__, onnx.__version__]).encode()
     ).hexdigest()[:32]
-    cached = _cache_dir() / f"centerface-int8-{key}.onnx"
+    folder = _cache_dir()
+    cached = folder / f"centerface-int8-{key}.onnx" if folder else None
     try:
-        graph = cached.read_bytes()
-        if _is_whole(onnx.load_from_string(graph), calibration):
-            return graph
+        if cached is not None:
+            graph = cached.read_bytes()
+            if _is_whole(onnx.load_from_string(graph), calibration):
+                return graph
     except Exception:  # noqa: BLE001 - missing, truncated or foreign: any of them is rebuilt
         pass
     graph = with_uint8_input(quantize(model, calibration)).SerializeToString()
-    with contextlib.suppress(OSError):  # no cache is only slower
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(cached, graph)
+    if cached is not None:
+        with contextlib.suppress(OSError):  # no cache is only slower
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(cached, graph)
     return graph
 
 
@@ -111,8 +114,15 @@ def _centerface_module() -> str:
     return centerface.__file__
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+def _cache_dir() -> Path | None:
+    """The user's cache folder; None where there is no home (a service account without
+    one), and then every start quantizes anew."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except (RuntimeError, KeyError):
+            return None
     return Path(base) / CACHE_SUBDIR
 
 
