@@ -7,6 +7,9 @@
   starting worker processes) that does not depend on the number of files; the rate
   between the two runs, 800 / (time for 1,200 - time for 400), is the throughput once
   running;
+* side by side: two separate ``deid run --workers 1`` on the 1,200 files each, at the same
+  time, against one alone: how much two busy processes slow each other on this machine,
+  the ceiling for any two workers;
 * files: peak RSS of the whole process tree on 1,000 and on 10,000 files (the same
   1,000 of the set's files, repeated under new names: hard links where the file system
   allows), with the config
@@ -20,6 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -77,6 +81,13 @@ def main() -> None:
             print(f"| {workers} | {WORKER_FILES / walls[workers, WORKER_FILES]:.1f} | "
                   f"{many / walls[workers, many]:.1f} | {startup:.1f} s | "
                   f"{running[workers]:.1f} | {running[workers] / running[1]:.2f}x |")
+        alone = walls[1, many]
+        with ThreadPoolExecutor(2) as both:
+            side = list(both.map(lambda name: timed(deid(tmp / f"subset{many}", tmp / name, args.workers_config, 1))[0],
+                                 ["side-a", "side-b"]))
+        together = 2 * many / max(side)
+        print(f"\nTwo separate --workers 1 runs side by side: {together:.1f} images/s together, "
+              f"{together / (many / alone):.2f}x one alone ({many:,} files each)")
         print()
         print(f"| files ({args.config.name}) | images/s | peak RSS of the process tree |")
         print("|---:|---:|---:|")
