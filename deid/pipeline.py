@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
-from deid.anonymize import draws_noise
+from deid.anonymize import build_anonymizer
 from deid.boxes import FaceBoxes
 from deid.config import Config, OutputConfig
 from deid.decode import to_srgb_pixels
@@ -108,7 +108,7 @@ def run(
         _remove_partial_files(out_dir)
         clear_report(report)
         items, clashes = plan_outputs(images, config.output, report)
-        if draws_noise(config.anonymize):
+        if build_anonymizer(config.anonymize).draws_noise:
             items = seeded(items, load_or_create_key(report, NOISE_KEY_FILE))
         journal = Journal(report, resume)
     except OSError as exc:
@@ -133,7 +133,7 @@ def run(
             journal.add(JournalEntry(result.record, result.input_sha256, result.output_sha256, fingerprint))
         record(result.record)
 
-    try:
+    with spool:
         try:
             for source in sources:
                 if source.kind != IMAGE:
@@ -161,8 +161,6 @@ def run(
             raise DeidError(
                 f"cannot write the report in {report}: {exc.strerror or exc}; free space and rerun with --resume"
             ) from None
-    finally:
-        spool.close()
     return RunSummary(out_dir, report, summary["counts"], summary["warnings"], summary)
 
 

@@ -136,6 +136,12 @@ class RecordSpool:
         self._file.close()
         self._path.unlink(missing_ok=True)
 
+    def __enter__(self) -> RecordSpool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
 
 def write_report(report_dir: Path, spool: RecordSpool, summary: dict[str, Any]) -> None:
     write_atomic(report_dir / IMAGES_FILE, spool.ordered_lines())

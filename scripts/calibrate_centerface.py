@@ -81,7 +81,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="deid-calibrate-") as tmp:
         workdir = Path(tmp)
-        prepared = prepare_for_quantization(float_model(model_path), workdir)
+        prepared = prepare_for_quantization(float_model(model_path.read_bytes()), workdir)
         cache = workdir / "ranges.json"
         quantize_static(str(prepared), str(workdir / "int8.onnx"), Reader(),
                         calibration_cache_path=str(cache), **quantize_kwargs())

@@ -22,10 +22,4 @@ def build_anonymizer(config: AnonymizeConfig) -> Anonymizer:
     return ANONYMIZERS[config.mode](config)
 
 
-def draws_noise(config: AnonymizeConfig) -> bool:
-    """Whether the mode's output depends on random draws (and so needs a seed per file
-    for a resumed run to equal an uninterrupted one)."""
-    return config.mode == "noise" or (config.mode == "pixelate" and config.pixelate_noise > 0)
-
-
-__all__ = ["ANONYMIZERS", "Anonymizer", "build_anonymizer", "draws_noise", "region_mask"]
+__all__ = ["ANONYMIZERS", "Anonymizer", "build_anonymizer", "region_mask"]

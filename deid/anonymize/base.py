@@ -26,6 +26,12 @@ class Anonymizer(ABC):
         grown = np.concatenate([np.floor(grown[:, :2]), np.ceil(grown[:, 2:])], axis=1)
         return clip_boxes(grown, width, height).astype(np.int64)
 
+    @property
+    def draws_noise(self) -> bool:
+        """Whether the output depends on random draws, and so needs a seed per file for a
+        resumed run to equal an uninterrupted one. A mode that draws says so."""
+        return False
+
     def anonymize(self, image: np.ndarray, faces: FaceBoxes, rng: np.random.Generator | None = None) -> np.ndarray:
         """Return a copy of ``image`` (H x W x C uint8) with every face's region covered.
         ``rng`` feeds the modes that draw noise; a seeded one makes the output repeatable

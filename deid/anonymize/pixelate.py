@@ -10,6 +10,10 @@ class PixelateAnonymizer(Anonymizer):
     """Averages the region over a grid of ``pixelate_cells`` cells across its width, so the
     result is as coarse on a 20 px face as on a 2000 px one; optional noise on the cells."""
 
+    @property
+    def draws_noise(self) -> bool:
+        return self.config.pixelate_noise > 0
+
     def cover(self, crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         height, width = crop.shape[:2]
         cells_x = min(self.config.pixelate_cells, width)

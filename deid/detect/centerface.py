@@ -52,13 +52,13 @@ class CenterFaceDetector:
         self._path = Path(config.model_path) if config.model_path else shipped_model_path()
         if not self._path.is_file():
             raise ConfigError(f"centerface model file {self._path} does not exist")
-        self._sha256 = hashlib.sha256(self._path.read_bytes()).hexdigest()
-        model = float_model(self._path)
+        data = self._path.read_bytes()
+        self._sha256 = hashlib.sha256(data).hexdigest()
         choice = onnx_providers(device, onnxruntime.get_available_providers())
         self.precision, notes = self._model_precision(config.precision, choice.device)
-        graph = self._int8_graph(model, config.precision, notes) if self.precision == "int8" else None
+        graph = self._int8_graph(data, config.precision, notes) if self.precision == "int8" else None
         if graph is None:
-            self.precision, graph = "float32", model.SerializeToString()
+            self.precision, graph = "float32", float_model(data).SerializeToString()
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # the graph's unused initializers warn on every load
         if threads:
@@ -86,11 +86,12 @@ class CenterFaceDetector:
             return "float32", ["centerface precision int8 runs on the CPU only; running float32 on the GPU"]
         return requested, []
 
-    def _int8_graph(self, model: Any, requested: str, notes: list[str]) -> bytes | None:
+    def _int8_graph(self, data: bytes, requested: str, notes: list[str]) -> bytes | None:
         from deid.detect.int8 import CalibrationMismatch, quantized_model
 
         try:
-            return quantized_model(model, self._sha256)
+            # The float graph is built only when the cache cannot give the int8 one.
+            return quantized_model(lambda: float_model(data), self._sha256)
         except CalibrationMismatch as exc:
             if requested == "int8":
                 raise ConfigError(
@@ -133,12 +134,13 @@ class CenterFaceDetector:
         }
 
 
-def float_model(path: Path) -> Any:
-    """The model file's graph with constant weights and dynamic input and output sizes."""
+def float_model(data: bytes) -> Any:
+    """The model file's graph (its bytes) with constant weights and dynamic input and
+    output sizes."""
     import onnx
     from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
-    model = onnx.load(str(path))
+    model = onnx.load_from_string(data)
     # The exported graph lists its weights as inputs too, which tells ONNX Runtime they
     # may be replaced at run time, so it cannot fold batch norms into convolutions.
     # Declared constant, the same weights give the same outputs (to 1e-5) about twice

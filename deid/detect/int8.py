@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +68,12 @@ def quantize_kwargs() -> dict[str, Any]:
     }
 
 
-def quantized_model(model: Any, model_sha256: str) -> bytes:
-    """The serialized int8 graph of ``model`` (the float CenterFace graph, weights constant),
-    from the cache when an earlier run made it with the same inputs. Raises
-    CalibrationMismatch when the stored ranges were measured on another model file or do
-    not cover this ONNX Runtime's prepared graph."""
+def quantized_model(float_graph: Callable[[], Any], model_sha256: str) -> bytes:
+    """The serialized int8 graph of the model file whose hash is ``model_sha256``, from the
+    cache when an earlier run made it with the same inputs, else from ``float_graph()``
+    (the float CenterFace graph, weights constant). Raises CalibrationMismatch when the
+    stored ranges were measured on another model file or do not cover this ONNX
+    Runtime's prepared graph."""
     import onnx
     import onnxruntime
 
@@ -100,7 +101,13 @@ def quantized_model(model: Any, model_sha256: str) -> bytes:
                 return graph
     except Exception:  # noqa: BLE001 - missing, truncated or foreign: any of them is rebuilt
         pass
-    graph = with_uint8_input(quantize(model, calibration)).SerializeToString()
+    quantized = with_uint8_input(quantize(float_graph(), calibration))
+    if not _is_whole(quantized, calibration):
+        raise CalibrationMismatch(
+            f"{quantized_tensor_count(quantized)} tensors quantized where the calibration had "
+            f"{calibration['quantized_tensors']}"
+        )
+    graph = quantized.SerializeToString()
     if cached is not None:
         with contextlib.suppress(OSError):  # no cache is only slower
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -142,13 +149,7 @@ def quantize(model: Any, calibration: dict[str, Any]) -> Any:
                                 calibration_cache_path=str(ranges), **quantize_kwargs())
         except (KeyError, ValueError, TypeError) as exc:
             raise CalibrationMismatch(f"the stored int8 ranges do not fit this graph: {exc}") from exc
-        quantized = onnx.load(str(workdir / "int8.onnx"))
-    count = quantized_tensor_count(quantized)
-    if count != calibration["quantized_tensors"]:
-        raise CalibrationMismatch(
-            f"{count} tensors quantized where the calibration had {calibration['quantized_tensors']}"
-        )
-    return quantized
+        return onnx.load(str(workdir / "int8.onnx"))
 
 
 def with_uint8_input(model: Any) -> Any:
@@ -179,8 +180,9 @@ def with_uint8_input(model: Any) -> Any:
 
 
 def _is_whole(model: Any, calibration: dict[str, Any]) -> bool:
-    """A cached graph holds every quantized tensor of the calibration (less the input's,
-    when it takes uint8 pixels)."""
+    """The graph holds every quantized tensor of the calibration (less the input's, when
+    it takes uint8 pixels): true of a good cache file and of a fresh graph whose tensor
+    names the ranges all matched."""
     import onnx
 
     takes_pixels = model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
