@@ -1,28 +1,35 @@
 """How deid run scales: with worker processes, and with the number of files.
 
-    python scripts/bench_scaling.py [--data ../shared/data/faces/caltech] [--config configs/fast.toml]
+    python scripts/bench_scaling.py [--data ../shared/data/faces/caltech] [--rounds 3] [--config configs/fast.toml]
 
-* workers: images/s of ``deid run`` with --workers 1 and 2, on 400 files and on 1,200
-  (the same images three times). Each run also pays a start-up (imports, model loading,
-  starting worker processes) that does not depend on the number of files; the rate
-  between the two runs, 800 / (time for 1,200 - time for 400), is the throughput once
-  running;
-* side by side: two separate ``deid run --workers 1`` on the 1,200 files each, at the same
-  time, against one alone: how much two busy processes slow each other on this machine,
-  the ceiling for any two workers;
+* workers: ``deid run`` with --workers 1 and 2 on every file of --data, in alternating
+  rounds. Throughput is measured inside each run, from the moment each file's result
+  comes back: the files finished between the first 10% and the last 5% over the time
+  they took, which leaves out start-up (imports, models, starting worker processes) and
+  the last few files, when one worker may have run out of work. The speed-up is taken
+  round by round (a machine that slows down part-way affects both runs of a round alike);
+  the table gives each round and the median;
+* side by side: two separate single-worker runs on the same files at the same time, their
+  throughputs added, against one alone: how much two busy processes slow each other on
+  this machine, the ceiling for any two workers;
 * files: peak RSS of the whole process tree on 1,000 and on 10,000 files (the same
   1,000 of the set's files, repeated under new names: hard links where the file system
-  allows), with the config
-  given (fast by default: memory does not depend on the detectors' cost, only the time).
+  allows), with the config given (fast by default: memory does not depend on the
+  detectors' cost, only the time).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,7 +38,12 @@ sys.path.insert(0, str(PROJECT / "scripts"))
 
 from bench import timed  # noqa: E402  (a sibling script)
 
-WORKER_FILES = 400
+# The steady part of a run, as fractions of its files in the order they finish: before
+# the first 10%, a pool is still starting (on 1,200 caltech files that is 120 files, some
+# 2-4 s, well past the 1-2 s a worker takes to start); after 95%, one worker may be idle
+# while the other finishes its last task.
+STEADY_FROM = 0.10
+STEADY_TO = 0.95
 
 
 def repeated(data: Path, target: Path, count: int, base: int = 1000) -> Path:
@@ -55,49 +67,91 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "faces" / "caltech")
     parser.add_argument("--config", type=Path, default=PROJECT / "configs" / "fast.toml")
     parser.add_argument("--workers-config", type=Path, default=PROJECT / "configs" / "default.toml")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--one-run", nargs=3, metavar=("SRC", "OUT", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one_run:
+        src, out, workers = args.one_run
+        print(json.dumps(one_run(Path(src), Path(out), args.workers_config, int(workers))))
+        return
     with tempfile.TemporaryDirectory(prefix="deid-scaling-") as tmp_name:
         tmp = Path(tmp_name)
         print(f"{os.cpu_count()} CPU cores")
         print()
-        walls: dict[tuple[int, int], float] = {}
-        many = 3 * WORKER_FILES
-        for count in (WORKER_FILES, many):
-            repeated(args.data, tmp / f"subset{count}", count, base=WORKER_FILES)
-        for _ in range(2):  # alternating rounds; the best of each
-            for workers in (1, 2):
-                for count in (WORKER_FILES, many):
-                    out = tmp / f"w{workers}-{count}"
-                    shutil.rmtree(out, ignore_errors=True)
-                    shutil.rmtree(Path(str(out) + ".report"), ignore_errors=True)
-                    wall, _ = timed(deid(tmp / f"subset{count}", out, args.workers_config, workers))
-                    walls[workers, count] = min(walls.get((workers, count), float("inf")), wall)
-        print(f"| workers ({args.workers_config.name}) | images/s, {WORKER_FILES:,} files | "
-              f"images/s, {many:,} files | start-up | images/s once running | speed-up once running |")
-        print("|---|---:|---:|---:|---:|---:|")
-        running = {w: (many - WORKER_FILES) / (walls[w, many] - walls[w, WORKER_FILES]) for w in (1, 2)}
-        for workers in (1, 2):
-            startup = walls[workers, WORKER_FILES] - WORKER_FILES / running[workers]
-            print(f"| {workers} | {WORKER_FILES / walls[workers, WORKER_FILES]:.1f} | "
-                  f"{many / walls[workers, many]:.1f} | {startup:.1f} s | "
-                  f"{running[workers]:.1f} | {running[workers] / running[1]:.2f}x |")
-        alone = walls[1, many]
-        with ThreadPoolExecutor(2) as both:
-            side = list(both.map(lambda name: timed(deid(tmp / f"subset{many}", tmp / name, args.workers_config, 1))[0],
-                                 ["side-a", "side-b"]))
-        together = 2 * many / max(side)
-        print(f"\nTwo separate --workers 1 runs side by side: {together:.1f} images/s together, "
-              f"{together / (many / alone):.2f}x one alone ({many:,} files each)")
+        bench_workers(args, tmp)
         print()
-        print(f"| files ({args.config.name}) | images/s | peak RSS of the process tree |")
-        print("|---:|---:|---:|")
-        peaks = {}
-        for count in (1000, 10000):
-            folder = repeated(args.data, tmp / f"n{count}", count)
-            wall, rss = timed(deid(folder, tmp / f"out{count}", args.config, 0))
-            peaks[count] = rss
-            print(f"| {count:,} | {count / wall:.1f} | {rss} MB |", flush=True)
-        print(f"\n10,000 vs 1,000 files: {100 * (peaks[10000] / peaks[1000] - 1):+.1f}% peak RSS")
+        bench_files(args, tmp)
+
+
+def bench_workers(args: argparse.Namespace, tmp: Path) -> None:
+    files = sum(1 for p in args.data.rglob("*") if p.is_file())
+    print(f"| round ({args.workers_config.name}, {files:,} files) | --workers 1, images/s | "
+          "--workers 2, images/s | speed-up | whole run: --workers 1 | whole run: --workers 2 | speed-up |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    for round_index in range(args.rounds):
+        for workers in (1, 2):
+            runs[workers].append(measured_run(args, args.data, tmp / f"w{workers}", workers))
+        one, two = runs[1][-1], runs[2][-1]
+        print(f"| {round_index + 1} | {one['steady']:.1f} | {two['steady']:.1f} | "
+              f"{two['steady'] / one['steady']:.2f}x | {one['whole']:.1f} | {two['whole']:.1f} | "
+              f"{two['whole'] / one['whole']:.2f}x |", flush=True)
+    steady = [b["steady"] / a["steady"] for a, b in zip(runs[1], runs[2])]
+    whole = [b["whole"] / a["whole"] for a, b in zip(runs[1], runs[2])]
+    print(f"| median | {median(runs[1], 'steady'):.1f} | {median(runs[2], 'steady'):.1f} | "
+          f"{statistics.median(steady):.2f}x | {median(runs[1], 'whole'):.1f} | {median(runs[2], 'whole'):.1f} | "
+          f"{statistics.median(whole):.2f}x |")
+    with ThreadPoolExecutor(2) as both:
+        side = list(both.map(lambda name: measured_run(args, args.data, tmp / name, 1), ["side-a", "side-b"]))
+    together = sum(run["steady"] for run in side)
+    print(f"\nTwo separate --workers 1 runs side by side: {together:.1f} images/s together, "
+          f"{together / median(runs[1], 'steady'):.2f}x the median single run")
+
+
+def bench_files(args: argparse.Namespace, tmp: Path) -> None:
+    print(f"| files ({args.config.name}) | images/s | peak RSS of the process tree |")
+    print("|---:|---:|---:|")
+    peaks = {}
+    for count in (1000, 10000):
+        folder = repeated(args.data, tmp / f"n{count}", count)
+        wall, rss = timed(deid(folder, tmp / f"out{count}", args.config, 0))
+        peaks[count] = rss
+        print(f"| {count:,} | {count / wall:.1f} | {rss} MB |", flush=True)
+    print(f"\n10,000 vs 1,000 files: {100 * (peaks[10000] / peaks[1000] - 1):+.1f}% peak RSS")
+
+
+def median(runs: list[dict[str, float]], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+def measured_run(args: argparse.Namespace, src: Path, out: Path, workers: int) -> dict[str, float]:
+    """One ``deid.run`` in a fresh process (this script with --one-run), as a user's run
+    would start: its whole-run and steady images/s."""
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(Path(str(out) + ".report"), ignore_errors=True)
+    command = [sys.executable, __file__, "--workers-config", str(args.workers_config),
+               "--one-run", str(src), str(out), str(workers)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT)
+    if done.returncode != 0:
+        raise SystemExit(f"the run with --workers {workers} failed: {done.stderr[-500:]}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def one_run(src: Path, out: Path, config_path: Path, workers: int) -> dict[str, float]:
+    sys.path.insert(0, str(PROJECT))
+    import deid
+
+    config = dataclasses.replace(deid.load_config(config_path), workers=workers)
+    finished: list[float] = []
+    started = time.monotonic()
+    deid.run(src, out, config, progress=lambda *_: finished.append(time.monotonic()))
+    wall = time.monotonic() - started
+    first, last = int(len(finished) * STEADY_FROM), int(len(finished) * STEADY_TO)
+    return {
+        "files": len(finished),
+        "whole": len(finished) / wall,
+        "steady": (last - first) / (finished[last - 1] - finished[first - 1]),
+    }
 
 
 def deid(src: Path, out: Path, config: Path, workers: int) -> list[str]:
