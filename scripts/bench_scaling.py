@@ -8,7 +8,10 @@
   they took, which leaves out start-up (imports, models, starting worker processes) and
   the last few files, when one worker may have run out of work. The speed-up is taken
   round by round (a machine that slows down part-way affects both runs of a round alike);
-  the table gives each round and the median;
+  the table gives each round and the median. A single worker is also run held to one core
+  (its affinity): left free, the kernel's share of its work (writing files back, the
+  file system's journal) runs on the idle second core, so that --workers 1 uses a little
+  more than one core;
 * side by side: two separate single-worker runs on the same files at the same time, their
   throughputs added, against one alone: how much two busy processes slow each other on
   this machine, the ceiling for any two workers;
@@ -68,10 +71,12 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=PROJECT / "configs" / "fast.toml")
     parser.add_argument("--workers-config", type=Path, default=PROJECT / "configs" / "default.toml")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--one-run", nargs=3, metavar=("SRC", "OUT", "WORKERS"), help=argparse.SUPPRESS)
+    parser.add_argument("--one-run", nargs=4, metavar=("SRC", "OUT", "WORKERS", "CORES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_run:
-        src, out, workers = args.one_run
+        src, out, workers, cores = args.one_run
+        if int(cores):
+            os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: int(cores)])
         print(json.dumps(one_run(Path(src), Path(out), args.workers_config, int(workers))))
         return
     with tempfile.TemporaryDirectory(prefix="deid-scaling-") as tmp_name:
@@ -85,27 +90,35 @@ def main() -> None:
 
 def bench_workers(args: argparse.Namespace, tmp: Path) -> None:
     files = sum(1 for p in args.data.rglob("*") if p.is_file())
-    print(f"| round ({args.workers_config.name}, {files:,} files) | --workers 1, images/s | "
-          "--workers 2, images/s | speed-up | whole run: --workers 1 | whole run: --workers 2 | speed-up |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    print(f"| round ({args.workers_config.name}, {files:,} files) | --workers 1 | --workers 1, one core | "
+          "--workers 2 | speed-up | speed-up over one core | whole run: --workers 1 | whole run: --workers 2 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    runs: dict[str, list[dict[str, float]]] = {"one": [], "pinned": [], "two": []}
     for round_index in range(args.rounds):
-        for workers in (1, 2):
-            runs[workers].append(measured_run(args, args.data, tmp / f"w{workers}", workers))
-        one, two = runs[1][-1], runs[2][-1]
-        print(f"| {round_index + 1} | {one['steady']:.1f} | {two['steady']:.1f} | "
-              f"{two['steady'] / one['steady']:.2f}x | {one['whole']:.1f} | {two['whole']:.1f} | "
-              f"{two['whole'] / one['whole']:.2f}x |", flush=True)
-    steady = [b["steady"] / a["steady"] for a, b in zip(runs[1], runs[2])]
-    whole = [b["whole"] / a["whole"] for a, b in zip(runs[1], runs[2])]
-    print(f"| median | {median(runs[1], 'steady'):.1f} | {median(runs[2], 'steady'):.1f} | "
-          f"{statistics.median(steady):.2f}x | {median(runs[1], 'whole'):.1f} | {median(runs[2], 'whole'):.1f} | "
-          f"{statistics.median(whole):.2f}x |")
+        for name, workers, cores in (("one", 1, 0), ("pinned", 1, 1), ("two", 2, 0)):
+            runs[name].append(measured_run(args, args.data, tmp / name, workers, cores))
+        print(row(f"{round_index + 1}", [{k: v[-1] for k, v in runs.items()}]), flush=True)
+    print(row("median", [dict(zip(runs, by_round)) for by_round in zip(*runs.values())]))
+    print("\nimages/s once running: from the first 10% of the files to the last 5%; whole run: start-up included")
     with ThreadPoolExecutor(2) as both:
-        side = list(both.map(lambda name: measured_run(args, args.data, tmp / name, 1), ["side-a", "side-b"]))
+        side = list(both.map(lambda name: measured_run(args, args.data, tmp / name, 1, 0), ["side-a", "side-b"]))
     together = sum(run["steady"] for run in side)
     print(f"\nTwo separate --workers 1 runs side by side: {together:.1f} images/s together, "
-          f"{together / median(runs[1], 'steady'):.2f}x the median single run")
+          f"{together / statistics.median(run['steady'] for run in runs['one']):.2f}x the median single run")
+
+
+def row(label: str, rounds: list[dict[str, dict[str, float]]]) -> str:
+    """A table row: images/s once running, the speed-ups, and whole-run images/s; medians
+    over ``rounds`` (the speed-ups are taken within each round, then their median)."""
+
+    def med(name: str, key: str = "steady") -> float:
+        return statistics.median(r[name][key] for r in rounds)
+
+    def speed_up(over: str) -> float:
+        return statistics.median(r["two"]["steady"] / r[over]["steady"] for r in rounds)
+
+    return (f"| {label} | {med('one'):.1f} | {med('pinned'):.1f} | {med('two'):.1f} | {speed_up('one'):.2f}x | "
+            f"{speed_up('pinned'):.2f}x | {med('one', 'whole'):.1f} | {med('two', 'whole'):.1f} |")
 
 
 def bench_files(args: argparse.Namespace, tmp: Path) -> None:
@@ -120,17 +133,13 @@ def bench_files(args: argparse.Namespace, tmp: Path) -> None:
     print(f"\n10,000 vs 1,000 files: {100 * (peaks[10000] / peaks[1000] - 1):+.1f}% peak RSS")
 
 
-def median(runs: list[dict[str, float]], key: str) -> float:
-    return statistics.median(run[key] for run in runs)
-
-
-def measured_run(args: argparse.Namespace, src: Path, out: Path, workers: int) -> dict[str, float]:
+def measured_run(args: argparse.Namespace, src: Path, out: Path, workers: int, cores: int) -> dict[str, float]:
     """One ``deid.run`` in a fresh process (this script with --one-run), as a user's run
-    would start: its whole-run and steady images/s."""
+    would start, on the first ``cores`` cores (0: all): its whole-run and steady images/s."""
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(Path(str(out) + ".report"), ignore_errors=True)
     command = [sys.executable, __file__, "--workers-config", str(args.workers_config),
-               "--one-run", str(src), str(out), str(workers)]
+               "--one-run", str(src), str(out), str(workers), str(cores)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT)
     if done.returncode != 0:
         raise SystemExit(f"the run with --workers {workers} failed: {done.stderr[-500:]}")
