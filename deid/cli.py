@@ -75,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--workers", type=int, metavar="N",
         help="parallel worker processes, each using one CPU core. Default: 0 = one per "
-        "core; each worker loads its own models (about 300 MB), so lower it when memory "
-        "is short",
+        "core this process may use (its CPU affinity and container quota); each worker "
+        "loads its own models (about 300 MB), so lower it when memory is short",
     )
     run.add_argument(
         "--device", choices=DEVICES,

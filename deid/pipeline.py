@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import time
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
@@ -30,7 +29,7 @@ from deid.names import KEY_FILE, OutputNamer
 from deid.output import TEMP_PREFIX
 from deid.process import FileResult, WorkItem, anonymize_pixels, cached_stages, failed_result
 from deid.report import FAILED, OK, SKIPPED, ImageRecord, RecordSpool, Tally, clear_report, printable_path, write_report
-from deid.workers import process_all
+from deid.workers import process_all, usable_cores
 
 Progress = Callable[[int, int, ImageRecord], None]
 
@@ -115,7 +114,7 @@ def run(
         raise DeidError(f"cannot prepare {out_dir} and {report}: {exc.strerror or exc}") from None
     fingerprint = config_fingerprint(config.to_dict(), _version("deid"))
     done, todo = _split_done(items, journal, fingerprint, out_dir)
-    workers = min(config.workers or os.cpu_count() or 1, max(len(todo), 1))
+    workers = min(config.workers or usable_cores(), max(len(todo), 1))
 
     try:
         spool = RecordSpool(report, len(sources))

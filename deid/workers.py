@@ -46,6 +46,51 @@ WORKER_DIED = (
 )
 
 
+# Where a container's CPU limit is written: cgroup v2 ("QUOTA PERIOD" or "max PERIOD"),
+# and cgroup v1 (quota, -1 for none, and period, in two files).
+CGROUP_V2_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+CGROUP_V1_CPU_QUOTA = (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on, which is what ``workers = 0`` means: its CPU
+    affinity (a cluster job or container given some of a node's cores) and its
+    container's CPU quota, not every core of the machine; a 128-core node running a job
+    allowed 2 would otherwise start 128 workers, each loading its own models."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this system (macOS, Windows)
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_limit()
+    return max(1, min(cores, quota) if quota else cores)
+
+
+def cgroup_cpu_limit() -> int | None:
+    """Cores allowed by the container's CPU quota, rounded up; None when there is none or
+    it cannot be read."""
+    try:
+        quota, period = CGROUP_V2_CPU_MAX.read_text().split()
+    except (OSError, ValueError):
+        try:
+            quota, period = (path.read_text().strip() for path in CGROUP_V1_CPU_QUOTA)
+        except (OSError, ValueError):
+            return None
+    return cores_from_quota(quota, period)
+
+
+def cores_from_quota(quota: str, period: str) -> int | None:
+    """Cores a CFS quota of ``quota`` microseconds every ``period`` allows, rounded up (a
+    quota of 1.5 cores still runs two workers well); None for no quota ("max", -1) or an
+    unreadable one."""
+    try:
+        quota_us, period_us = int(quota), int(period)
+    except ValueError:
+        return None
+    if quota_us <= 0 or period_us <= 0:
+        return None
+    return -(-quota_us // period_us)
+
+
 def process_all(
     items: list[WorkItem], out_dir: Path, config: Config, workers: int, on_result: OnResult,
     task: Task | None = None,

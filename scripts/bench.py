@@ -55,11 +55,12 @@ def main() -> None:
     gt = args.gt or args.data.parent / "faces.json"
     sys.path.insert(0, str(PROJECT))
     from deid.evaluate import load_ground_truth
+    from deid.workers import usable_cores
 
     truth = load_ground_truth(args.data, gt)
     deface = ensure_deface(args.venv)
     images = sorted(p for p in args.data.rglob("*") if p.is_file())
-    workers = args.workers or os.cpu_count() or 1
+    workers = args.workers or usable_cores()  # what deid's own default gives
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="deid-bench-") as tmp_name:
         tmp = Path(tmp_name)

@@ -286,3 +286,68 @@ def test_a_resumed_run_draws_the_same_noise_and_a_new_run_draws_new_noise(tmp_pa
     assert (photo != load_pixels(tmp_path / "other" / redo)).any()
     records = {r["source"]: r for r in read_records(tmp_path / "out.report")}
     assert records[redo]["faces"], "the photo must have a covered face for the noise to show"
+
+
+@pytest.mark.parametrize(
+    "quota, period, cores",
+    [
+        ("max", "100000", None),  # cgroup v2, no limit
+        ("-1", "100000", None),  # cgroup v1, no limit
+        ("0", "100000", None),
+        ("200000", "100000", 2),
+        ("150000", "100000", 2),  # 1.5 cores: rounded up
+        ("50000", "100000", 1),
+        ("garbage", "100000", None),
+    ],
+)
+def test_a_container_cpu_quota_gives_its_number_of_cores(quota, period, cores):
+    from deid.workers import cores_from_quota
+
+    assert cores_from_quota(quota, period) == cores
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this system")
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs a machine with 2 cores or more")
+def test_the_default_workers_are_the_cores_the_run_may_use(tmp_path):
+    """A cluster job allowed one core of a node runs one worker, not one per core of the
+    node."""
+    src = tmp_path / "src"
+    copy_photos(src, 1)
+    script = (
+        "import os, sys, deid\n"
+        "if sys.argv[1] == '1': os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])\n"
+        "summary = deid.run(sys.argv[2], sys.argv[3], deid.load_config(sys.argv[4]))\n"
+        "print(summary.details['workers'])\n"
+    )
+    workers = {}
+    for cores in ("1", "all"):
+        done = subprocess.run(
+            [sys.executable, "-c", script, cores, str(src), str(tmp_path / f"out-{cores}"), str(FAST)],
+            capture_output=True, text=True, check=True,
+        )
+        workers[cores] = int(done.stdout.split()[-1])
+    assert workers == {"1": 1, "all": min(len(os.sched_getaffinity(0)), len(PHOTOS))}
+
+
+@pytest.mark.parametrize(
+    "v2, v1, cores",
+    [
+        (None, None, None),  # neither file: no container limit
+        ("300000 100000\n", None, 3),
+        ("max 100000\n", ("200000\n", "100000\n"), None),  # v2 says no limit; v1 is not read
+        (None, ("200000\n", "100000\n"), 2),
+        (None, ("-1\n", "100000\n"), None),
+    ],
+)
+def test_the_container_cpu_quota_is_read_from_cgroup_v2_or_v1(tmp_path, monkeypatch, v2, v1, cores):
+    from deid import workers
+
+    v2_path, v1_paths = tmp_path / "cpu.max", (tmp_path / "cpu.cfs_quota_us", tmp_path / "cpu.cfs_period_us")
+    if v2 is not None:
+        v2_path.write_text(v2)
+    if v1 is not None:
+        for path, text in zip(v1_paths, v1):
+            path.write_text(text)
+    monkeypatch.setattr(workers, "CGROUP_V2_CPU_MAX", v2_path)
+    monkeypatch.setattr(workers, "CGROUP_V1_CPU_QUOTA", v1_paths)
+    assert workers.cgroup_cpu_limit() == cores
