@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, metavar="N",
         help="parallel worker processes, each using one CPU core. Default: 0 = one per "
         "core this process may use (its CPU affinity and container quota); each worker "
-        "loads its own models (about 300 MB), so lower it when memory is short",
+        "loads its own models (about 300 MB), so lower it when memory is short. 1 runs "
+        "in this process: simplest to debug, but a crash in native code then stops the "
+        "run instead of failing one file",
     )
     run.add_argument(
         "--device", choices=DEVICES,

@@ -115,6 +115,9 @@ def run(
     fingerprint = config_fingerprint(config.to_dict(), _version("deid"))
     done, todo = _split_done(items, journal, fingerprint, out_dir)
     workers = min(config.workers or usable_cores(), max(len(todo), 1))
+    # --workers 1 runs in this process, the simplest to debug. Otherwise files go to worker
+    # processes even on one core, so that a crash in native code fails only its own file.
+    in_process = config.workers == 1
 
     try:
         spool = RecordSpool(report, len(sources))
@@ -142,7 +145,7 @@ def run(
                 record(result.record)
             for entry in done:
                 record(entry.record)
-            runtime = process_all(todo, out_dir, config, workers, finished)
+            runtime = process_all(todo, out_dir, config, workers, finished, in_process=in_process)
         except OSError as exc:
             raise DeidError(
                 f"cannot write the run journal in {report}: {exc.strerror or exc}; "

@@ -93,15 +93,16 @@ def cores_from_quota(quota: str, period: str) -> int | None:
 
 def process_all(
     items: list[WorkItem], out_dir: Path, config: Config, workers: int, on_result: OnResult,
-    task: Task | None = None,
+    task: Task | None = None, in_process: bool = False,
 ) -> dict[str, Any]:
-    """Process ``items`` and pass each result to ``on_result`` as it comes; returns what
-    ran (models, devices). ``task`` replaces the per-file function run in the workers (a
+    """Process ``items`` in ``workers`` worker processes, or in this process when
+    ``in_process``, and pass each result to ``on_result`` as it comes; returns what ran
+    (models, devices). ``task`` replaces the per-file function run in the workers (a
     module-level function, so that a worker can import it); tests use it to make a worker
     die."""
     task = task or worker_process
     threads = THREADS_PER_WORKER
-    if workers <= 1:
+    if in_process:
         stages = cached_stages(config, threads)
         for item in items:
             on_result(process_file(item, out_dir, stages))

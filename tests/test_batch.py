@@ -190,7 +190,8 @@ def test_hostile_files_are_reported_and_good_ones_written(tmp_path, hostile_tree
     assert not any("secret" in name for name in records)
 
 
-def test_a_worker_that_dies_takes_no_other_file_with_it(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])  # one worker process: the default on one core
+def test_a_worker_that_dies_takes_no_other_file_with_it(tmp_path, workers):
     src, out = tmp_path / "src", tmp_path / "out"
     names = copy_photos(src, 1)
     shutil.copy(SAMPLE_DATA / "astronaut.jpg", src / "crash.jpg")
@@ -198,7 +199,7 @@ def test_a_worker_that_dies_takes_no_other_file_with_it(tmp_path):
     images = [s for s in discover(src) if s.kind == IMAGE]
     items, _ = plan_outputs(images, config.output, tmp_path / "report")
     results = []
-    process_all(items, out, config, 2, results.append, task=die_on_crash_files)
+    process_all(items, out, config, workers, results.append, task=die_on_crash_files)
     records = {r.record.source: r.record for r in results}
     assert len(results) == len(items) == len(records)
     assert records["crash.jpg"].status == "failed"
@@ -310,23 +311,31 @@ def test_a_container_cpu_quota_gives_its_number_of_cores(quota, period, cores):
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs a machine with 2 cores or more")
 def test_the_default_workers_are_the_cores_the_run_may_use(tmp_path):
     """A cluster job allowed one core of a node runs one worker, not one per core of the
-    node."""
+    node; and that worker is a separate process (a crash fails only its file) unless
+    --workers 1 asks for the main process."""
     src = tmp_path / "src"
     copy_photos(src, 1)
     script = (
-        "import os, sys, deid\n"
-        "if sys.argv[1] == '1': os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])\n"
-        "summary = deid.run(sys.argv[2], sys.argv[3], deid.load_config(sys.argv[4]))\n"
-        "print(summary.details['workers'])\n"
+        "import dataclasses, os, sys, deid, deid.process\n"
+        "if sys.argv[1] == 'one core': os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])\n"
+        "config = dataclasses.replace(deid.load_config(sys.argv[4]), workers=int(sys.argv[5]))\n"
+        "summary = deid.run(sys.argv[2], sys.argv[3], config)\n"
+        "print(summary.details['workers'], deid.process.cached_stages.cache_info().currsize)\n"
     )
-    workers = {}
-    for cores in ("1", "all"):
+    seen = {}
+    for cores, workers in (("one core", 0), ("all cores", 0), ("all cores", 1)):
         done = subprocess.run(
-            [sys.executable, "-c", script, cores, str(src), str(tmp_path / f"out-{cores}"), str(FAST)],
+            [sys.executable, "-c", script, cores, str(src), str(tmp_path / f"out-{cores}-{workers}"), str(FAST),
+             str(workers)],
             capture_output=True, text=True, check=True,
         )
-        workers[cores] = int(done.stdout.split()[-1])
-    assert workers == {"1": 1, "all": min(len(os.sched_getaffinity(0)), len(PHOTOS))}
+        ran, models_here = done.stdout.split()[-2:]
+        seen[cores, workers] = (int(ran), "main process" if int(models_here) else "worker processes")
+    assert seen == {
+        ("one core", 0): (1, "worker processes"),
+        ("all cores", 0): (min(len(os.sched_getaffinity(0)), len(PHOTOS)), "worker processes"),
+        ("all cores", 1): (1, "main process"),
+    }
 
 
 @pytest.mark.parametrize(
