@@ -79,9 +79,9 @@ def cgroup_cpu_limit() -> int | None:
 
 
 def cores_from_quota(quota: str, period: str) -> int | None:
-    """Cores a CFS quota of ``quota`` microseconds every ``period`` allows, rounded up (a
-    quota of 1.5 cores still runs two workers well); None for no quota ("max", -1) or an
-    unreadable one."""
+    """Cores a CFS quota of ``quota`` microseconds every ``period`` allows, rounded up so
+    that no part of the quota goes unused; None for no quota ("max", -1) or an unreadable
+    one."""
     try:
         quota_us, period_us = int(quota), int(period)
     except ValueError:
