@@ -117,11 +117,13 @@ class RecordSpool:
         self._path = report_dir / SPOOL_FILE
         self._file = open(self._path, "w+b")  # noqa: SIM115 - closed by close()
         self._offsets = array.array("q", [-1]) * count
+        self._end = 0  # counted, not asked: a seek per record would flush the write buffer
         self.tally = Tally()
 
     def add(self, index: int, record: ImageRecord) -> None:
-        self._offsets[index] = self._file.seek(0, 2)
-        self._file.write(json.dumps(record.to_dict(), ensure_ascii=False).encode("utf-8") + b"\n")
+        line = json.dumps(record.to_dict(), ensure_ascii=False).encode("utf-8") + b"\n"
+        self._offsets[index] = self._end
+        self._end += self._file.write(line)
         self.tally.add(record, index)
 
     def ordered_lines(self) -> Iterator[bytes]:

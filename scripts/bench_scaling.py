@@ -49,10 +49,10 @@ STEADY_FROM = 0.10
 STEADY_TO = 0.95
 
 
-def repeated(data: Path, target: Path, count: int, base: int = 1000) -> Path:
-    """``count`` files made by cycling through the first ``base`` files of ``data``: the
+def repeated(data: Path, target: Path, count: int) -> Path:
+    """``count`` files made by cycling through the first 1,000 files of ``data``: the
     1,000 and the 10,000 hold the same images, so only their number differs."""
-    files = sorted(p for p in data.rglob("*") if p.is_file())[:base]
+    files = sorted(p for p in data.rglob("*") if p.is_file())[:1000]
     target.mkdir(parents=True)
     for index in range(count):
         source = files[index % len(files)]
