@@ -87,6 +87,7 @@ def nms(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
         return faces
     order = np.argsort(-faces.scores, kind="stable")
     xyxy = faces.xyxy[order]
+    areas = box_areas(xyxy)
     # IoU of each kept box against the boxes still standing only: a face yields dozens of
     # raw peaks, so the full N x N matrix costs far more than the few rows used.
     remaining = np.arange(len(order))
@@ -94,16 +95,19 @@ def nms(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
     while len(remaining):
         best, rest = remaining[0], remaining[1:]
         keep.append(order[best])
-        remaining = rest[box_iou(xyxy[best], xyxy[rest])[0] < iou_threshold]
+        inter = _intersections_with_one(xyxy[best], xyxy[rest])
+        union = areas[best] + areas[rest] - inter
+        remaining = rest[~((inter >= iou_threshold * union) & (union > 0))]
     return faces[np.asarray(keep)]
 
 
-def expand_boxes(xyxy: np.ndarray, margin: float) -> np.ndarray:
+def expand_boxes(xyxy: np.ndarray, margin: float | np.ndarray) -> np.ndarray:
     """Grow each box by ``margin`` times its width (height) on the left and right (top and
-    bottom)."""
+    bottom); ``margin`` is one number for every box or one per box."""
     xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
     wh = xyxy[:, 2:] - xyxy[:, :2]
-    return np.concatenate([xyxy[:, :2] - margin * wh, xyxy[:, 2:] + margin * wh], axis=1)
+    grow = np.broadcast_to(np.asarray(margin, dtype=np.float64), (len(xyxy),))[:, None] * wh
+    return np.concatenate([xyxy[:, :2] - grow, xyxy[:, 2:] + grow], axis=1)
 
 
 def clip_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -118,6 +122,40 @@ def clip_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
 CONTAINED_FRACTION = 0.8
 
 
+def group_overlapping(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[np.ndarray]:
+    """Indices of the boxes of each face: taking boxes from the highest score down, a box
+    and every box not yet grouped that overlaps it by ``iou_threshold`` or lies almost
+    entirely inside it (or it inside them) form one group.
+
+    Each box is compared with the boxes still ungrouped only, so memory stays linear in
+    the number of boxes: a low candidate threshold yields thousands on a crowd photo."""
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    areas = box_areas(xyxy)
+    remaining = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    groups = []
+    while len(remaining):
+        best, rest = remaining[0], remaining[1:]
+        inter = _intersections_with_one(xyxy[best], xyxy[rest])
+        union = areas[best] + areas[rest] - inter
+        smaller = np.minimum(areas[best], areas[rest])
+        # Written out rather than through box_iou: this loop runs once per face on
+        # thousands of candidates, where small-array overhead is most of the cost.
+        same = (inter >= iou_threshold * union) & (union > 0) | (inter >= CONTAINED_FRACTION * smaller) & (smaller > 0)
+        groups.append(np.concatenate([[best], rest[same]]))
+        remaining = rest[~same]
+    return groups
+
+
+def _intersections_with_one(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    width = np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0])
+    height = np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1])
+    return np.maximum(width, 0.0) * np.maximum(height, 0.0)
+
+
+def enclosing_box(xyxy: np.ndarray) -> np.ndarray:
+    return np.concatenate([xyxy[:, :2].min(axis=0), xyxy[:, 2:].max(axis=0)])
+
+
 def merge_overlapping(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
     """Merge boxes that overlap by at least ``iou_threshold``, or of which one lies almost
     entirely inside the other, into their enclosing box.
@@ -128,19 +166,7 @@ def merge_overlapping(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
     """
     if len(faces) == 0:
         return faces
-    order = np.argsort(-faces.scores, kind="stable")
-    xyxy, scores, names = faces.xyxy[order], faces.scores[order], faces.detectors[order]
-    same_face = (box_iou(xyxy, xyxy) >= iou_threshold) | (box_ios(xyxy, xyxy) >= CONTAINED_FRACTION)
-    unassigned = np.ones(len(xyxy), dtype=bool)
-    merged: list[np.ndarray] = []
-    keep: list[int] = []
-    for i in range(len(xyxy)):
-        if not unassigned[i]:
-            continue
-        group = unassigned & same_face[i]
-        group[i] = True
-        unassigned &= ~group
-        members = xyxy[group]
-        merged.append(np.concatenate([members[:, :2].min(axis=0), members[:, 2:].max(axis=0)]))
-        keep.append(i)
-    return FaceBoxes(np.stack(merged), scores[keep], names[keep])
+    groups = group_overlapping(faces.xyxy, faces.scores, iou_threshold)
+    best = np.array([group[0] for group in groups])
+    merged = np.stack([enclosing_box(faces.xyxy[group]) for group in groups])
+    return FaceBoxes(merged, faces.scores[best], faces.detectors[best])

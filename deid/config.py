@@ -24,17 +24,37 @@ PRECISIONS = ("auto", "int8", "float32")
 # clutter below 0.3; 0.3 keeps profile and partly hidden faces (recall over precision).
 DEFAULT_DETECTOR_THRESHOLD = 0.3
 
-# CenterFace finds 97-99% of faces 16-64 px tall at native size and about half of those
-# 8-16 px (shared crowds set); a face under 32 px found natively flags an image with small
-# faces, where the 2x pass is worth its cost (4x the pixels). On the shared caltech and
-# crowds sets this finds the same faces as running the 2x pass on every image, at three
-# times the speed on caltech (README, "Measured"); 24 and 16 px each lost faces.
+# A candidate under 32 px in the native pass flags an image with small faces (a crowd, a
+# street, an audience), where the closer look (mirrored and upscaled passes) is worth its
+# cost; on portraits it is skipped. 24 and 16 px each lost faces on the shared crowds set.
 UPSCALE_BELOW = 32.0
+# Real crowds (WIDER FACE photos, ../shared/data/faces/wider) hold whole photos of clear
+# faces 16-32 px tall that CenterFace scores just under 0.3 at every scale: a candidate
+# scoring 0.15 is enough to take the closer look. 0.1 protected one more face of 664 on
+# wider/ and cost 25% more time on caltech; 0.2 lost two (docs/detection.md).
+UPSCALE_SCORE = 0.15
+# Boxes scoring this much in any pass are candidates for the second look. Below 0.05
+# CenterFace's heatmap is mostly background texture; from 0.05 it still outlines about 94%
+# of the faces >= 16 px of wider/ (docs/detection.md).
+CANDIDATE_THRESHOLD = 0.05
+# A candidate below the threshold is a face when its best scores over the image's passes
+# (native, mirrored, 1.5x, mirrored 1.5x; a pass that did not see it counts 0) average
+# at least this, and at least two passes saw it. Clutter scores in one pass and not the
+# next; a real face keeps scoring. 0.07 protected 95% of faces >= 16 px on wider/; 0.08
+# lost three more faces there and saved 17% of the false regions on caltech.
+CONFIRM_SCORE = 0.07
 
 # BlazeFace boxes run from the eyebrows to the chin and between the cheekbones. Growing
 # each side by 35% of the box covers hair, ears and jawline on the caltech photos; the
 # region is then 1.7x the detected box in each direction.
 DEFAULT_MARGIN = 0.35
+# A box the detectors are unsure of is often offset or too small for a turned, blurred
+# or partly hidden head: its margin grows by up to 0.3 of the box as the score falls
+# below CONFIDENT_SCORE, and by up to 0.15 as the face shrinks from 32 to 16 px (a pixel
+# of offset is then a larger share of the face). On wider/ these turned 4 partly covered
+# faces >= 16 px into covered ones (docs/detection.md).
+DEFAULT_MARGIN_LOW_SCORE = 0.3
+DEFAULT_MARGIN_SMALL_FACE = 0.15
 
 
 @dataclass(frozen=True)
@@ -52,11 +72,24 @@ class DetectorConfig:
     # Side (px, at the pass's scale) of the overlapping tiles a pass of more than tile x
     # tile pixels is cut into; 0 sends each pass whole. Bounds memory per inference.
     tile: int = 0
-    # Run the scales above 1 only on images where the other passes found a face shorter
-    # than this (px); 0 runs them on every image. Small faces come in groups (a crowd, a
-    # street, an audience), so one found at native size flags the images that need the
-    # costly upscaled pass; a portrait or a small photo is spared it.
+    # Also run every pass on the mirrored image: a detector's score for a face changes
+    # with its orientation, so a face just under the threshold one way is often over it,
+    # or seen again as a candidate, the other way.
+    flip: bool = False
+    # Run the closer look (the scales above 1, and the mirrored passes) only on images
+    # where the native pass found a box shorter than this (px) scoring at least
+    # upscale_score; 0 runs every pass on every image. Small faces come in groups (a
+    # crowd, a street, an audience), so one seen at native size flags the images that
+    # need the costly passes; a portrait or a small photo is spared them.
     upscale_below: float = 0.0
+    # Score of the box that takes the closer look; 0 means the detector's threshold.
+    upscale_score: float = 0.0
+    # Second look: boxes scoring at least this (below the threshold) in any pass are
+    # candidates; a candidate is kept as a face when its scores over the image's passes
+    # average confirm_score and at least two passes saw it. 0 turns it off: only boxes
+    # scoring the threshold count.
+    candidate_threshold: float = 0.0
+    confirm_score: float = 0.0
     # Model file to use instead of the one shipped in a package ("" = the shipped one).
     model_path: str = ""
     # CenterFace's arithmetic: "int8" (about 1.6x the images/s on the CPU, as many faces
@@ -86,17 +119,42 @@ class DetectorConfig:
             raise ConfigError(f"detector upscale_below must be 0 (off) or a face height in px, got {self.upscale_below}")
         if self.tile and self.tile < 64:
             raise ConfigError(f"detector tile must be 0 (off) or at least 64 px, got {self.tile}")
+        if not 0.0 <= self.upscale_score < 1.0:
+            raise ConfigError(f"detector upscale_score must be 0 (the threshold) or a score below 1, got {self.upscale_score}")
+        if not 0.0 <= self.candidate_threshold <= self.threshold:
+            raise ConfigError(
+                f"detector candidate_threshold must be 0 (off) or at most the threshold "
+                f"({self.threshold}), got {self.candidate_threshold}"
+            )
+        if not 0.0 <= self.confirm_score < 1.0:
+            raise ConfigError(f"detector confirm_score must be 0-1, got {self.confirm_score}")
+        if self.candidate_threshold and not self.confirm_score:
+            raise ConfigError("detector candidate_threshold needs a confirm_score (the mean score that keeps a candidate)")
+
+    @property
+    def cut(self) -> float:
+        """The lowest score a pass reports: the candidates' when the second look is on."""
+        return self.candidate_threshold or self.threshold
+
+    @property
+    def closer_look_score(self) -> float:
+        return self.upscale_score or self.threshold
 
 
 @dataclass(frozen=True)
 class DetectConfig:
-    # Chosen by measurement on the shared caltech and crowds sets (README, "Measured"):
-    # CenterFace at native size and upscaled 2x finds faces down to ~8 px; BlazeFace adds
-    # large, close and tilted faces at little cost.
+    # Chosen by measurement on real crowds (WIDER FACE photos) and web photos (caltech),
+    # docs/detection.md: CenterFace at native size, and where a small face may be, mirrored
+    # and at 1.5x, with low-score candidates confirmed across those passes; BlazeFace short
+    # range adds faces that fill a selfie. BlazeFace full range found no face on those
+    # sets that the rest missed, for 14% of the time on caltech, and was dropped.
     detectors: tuple[DetectorConfig, ...] = (
-        DetectorConfig(name="centerface", scales=(1.0, 2.0), tile=1024, upscale_below=UPSCALE_BELOW),
+        DetectorConfig(
+            name="centerface", scales=(1.0, 1.5), flip=True, tile=1024,
+            upscale_below=UPSCALE_BELOW, upscale_score=UPSCALE_SCORE,
+            candidate_threshold=CANDIDATE_THRESHOLD, confirm_score=CONFIRM_SCORE,
+        ),
         DetectorConfig(name="blazeface", variant="short"),
-        DetectorConfig(name="blazeface", variant="full"),
     )
     # Boxes from different detectors (or variants) that overlap this much are one face;
     # they are merged into their enclosing box so no detector's coverage is lost.
@@ -116,6 +174,11 @@ class AnonymizeConfig:
     # Fraction of the detected box's width (height) added on the left and right (top and
     # bottom) of the face.
     margin: float = DEFAULT_MARGIN
+    # Extra margin for a face the detectors are unsure of: up to margin_low_score more as
+    # its score falls to 0, up to margin_small_face more as its height falls from 32 to
+    # 16 px. 0 turns either off.
+    margin_low_score: float = DEFAULT_MARGIN_LOW_SCORE
+    margin_small_face: float = DEFAULT_MARGIN_SMALL_FACE
     # Fill colour of the "solid" mode, RGB 0-255.
     color: tuple[int, int, int] = (0, 0, 0)
     # "pixelate": number of cells across the region. Under about 8 cells a face cannot be
@@ -138,6 +201,9 @@ class AnonymizeConfig:
             raise ConfigError(f"unknown shape {self.shape!r}; choose one of: {', '.join(SHAPES)}")
         if not 0.0 <= self.margin <= 3.0:
             raise ConfigError(f"anonymize.margin must be between 0 and 3, got {self.margin}")
+        for name in ("margin_low_score", "margin_small_face"):
+            if not 0.0 <= getattr(self, name) <= 3.0:
+                raise ConfigError(f"anonymize.{name} must be between 0 and 3, got {getattr(self, name)}")
         if len(self.color) != 3 or any(not 0 <= c <= 255 for c in self.color):
             raise ConfigError(f"anonymize.color must be three integers 0-255, got {list(self.color)}")
         if not 1 <= self.pixelate_cells <= 64:
@@ -264,6 +330,10 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         if len(args) != len(value):
             raise ConfigError(f"{where} must have {len(args)} items, got {len(value)}")
         return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}")

@@ -89,7 +89,7 @@ def main() -> None:
             elif name.startswith("deface"):
                 row["by_pixels"] = pixel_rate(truth, args.data, lambda rel, out=result["out"]: deface_output(out, rel))
             table.append(row)
-    print_table(table, len(images), sum(len(f) for f in truth.values()), args.data)
+    print_table(table, len(images), sum(len(gt.faces) for gt in truth.values()), args.data)
 
 
 def deid_command(data: Path, out: Path, preset: str, workers: int) -> list[str]:
@@ -172,7 +172,8 @@ def pixel_rate(truth: dict, data: Path, output_of) -> dict:
     from deid.evaluate import rates_by_height
 
     heights, protected = [], []
-    for relative, faces in truth.items():
+    for relative, gt in truth.items():
+        faces = gt.faces
         before = _pixels(data / relative)
         after_path = output_of(relative)
         after = _pixels(after_path) if after_path.exists() else None

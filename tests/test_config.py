@@ -32,6 +32,10 @@ def test_every_shipped_config_loads(name):
         ({"output": {"keep_metadata": ["gps"]}}, "'gps' cannot be kept"),
         ({"output": {"convert": ["HEIF=XCF"]}}, "must be INPUT=OUTPUT"),
         ({"output": {"rename": "scramble"}}, "output.rename"),
+        ({"detect": {"detectors": [{"name": "centerface", "flip": "yes"}]}}, "must be true or false"),
+        ({"detect": {"detectors": [{"name": "centerface", "candidate_threshold": 0.5}]}}, "at most the threshold"),
+        ({"detect": {"detectors": [{"name": "centerface", "candidate_threshold": 0.05}]}}, "needs a confirm_score"),
+        ({"anonymize": {"margin_low_score": -1}}, "margin_low_score"),
     ],
 )
 def test_bad_config_is_a_config_error(data, message):

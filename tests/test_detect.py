@@ -11,7 +11,8 @@ from PIL import Image
 from deid.boxes import FaceBoxes, merge_overlapping
 from deid.config import DetectConfig, DetectorConfig
 from deid.detect.ensemble import FaceDetector
-from deid.detect.multiscale import TILE_OVERLAP, detect_at_scales, pass_scales, scaled_window, tile_spans, tile_windows, tiles
+from deid.detect.fusion import fuse_passes
+from deid.detect.multiscale import TILE_OVERLAP, mirror_boxes, pass_scales, plan_passes, run_passes, scaled_window, tile_spans, tile_windows, tiles
 from deid.device import CPU_PROVIDER, CUDA_PROVIDER, onnx_providers
 from deid.evaluate import coverage
 
@@ -223,35 +224,94 @@ def test_a_missing_model_path_is_a_one_line_usage_error(tmp_path):
 
 
 class _FirstPassFinds:
-    """A detector that finds one face of ``height`` px in the first image it is given and
-    nothing afterwards; it records the size of every input."""
+    """A detector that finds one face of ``height`` px scoring ``score`` in the first image
+    it is given and nothing afterwards; it records the size of every input."""
 
-    def __init__(self, height: float | None) -> None:
-        self.height, self.inputs = height, []
+    def __init__(self, height: float | None, score: float = 0.9) -> None:
+        self.height, self.score, self.inputs = height, score, []
 
     def detect(self, image: np.ndarray) -> FaceBoxes:
         self.inputs.append(image.shape[:2])
         if len(self.inputs) > 1 or self.height is None:
             return FaceBoxes.empty()
-        return FaceBoxes(np.array([[10.0, 10.0, 10.0 + self.height, 10.0 + self.height]]), np.array([0.9]), np.array(["fake"]))
+        return FaceBoxes(np.array([[10.0, 10.0, 10.0 + self.height, 10.0 + self.height]]), np.array([self.score]), np.array(["fake"]))
 
 
 @pytest.mark.parametrize(
-    "upscale_below, face_height, upscaled",
+    "upscale_below, face_height, score, closer_look",
     [
-        (0.0, None, True),  # off: every scale runs
-        (0.0, 100.0, True),
-        (32.0, None, False),  # nothing small found: no upscaled pass
-        (32.0, 40.0, False),
-        (32.0, 20.0, True),  # a small face flags the image
+        (0.0, None, 0.9, True),  # off: every pass runs
+        (0.0, 100.0, 0.9, True),
+        (32.0, None, 0.9, False),  # nothing small found: no closer look
+        (32.0, 40.0, 0.9, False),
+        (32.0, 20.0, 0.9, True),  # a small face flags the image
+        (32.0, 20.0, 0.2, True),  # a small candidate at the trigger's score is enough
+        (32.0, 20.0, 0.1, False),  # below it, not
     ],
 )
-def test_upscaled_passes_run_only_where_small_faces_were_found(upscale_below, face_height, upscaled):
-    detector = _FirstPassFinds(face_height)
-    faces = detect_at_scales(detector, np.zeros((200, 300, 3), np.uint8), (1.0, 2.0), 0, upscale_below)
+def test_the_closer_look_runs_only_where_small_faces_may_be(upscale_below, face_height, score, closer_look):
+    detector = _FirstPassFinds(face_height, score)
+    settings = DetectorConfig(scales=(1.0, 2.0), flip=True, upscale_below=upscale_below, upscale_score=0.15,
+                              candidate_threshold=0.05, confirm_score=0.07)
+    passes = run_passes(detector, np.zeros((200, 300, 3), np.uint8), settings)
+    assert len(passes) == 4  # native, 2x, mirrored, mirrored 2x: one result each
     assert detector.inputs[0] == (200, 300)  # native first
-    assert ((400, 600) in detector.inputs) == upscaled
-    assert len(faces) == (face_height is not None)
+    assert ((400, 600) in detector.inputs) == closer_look
+    assert len(detector.inputs) == (4 if closer_look else 1)
+    assert sum(len(p) for p in passes) == (face_height is not None)
+
+
+def test_plan_puts_the_native_unmirrored_pass_first():
+    plans = plan_passes(300, 200, DetectorConfig(scales=(1.5, 1.0), flip=True))
+    assert [(p.scale, p.mirrored) for p in plans] == [(1.0, False), (1.5, False), (1.0, True), (1.5, True)]
+    assert [p.closer_look for p in plans] == [False, True, True, True]
+
+
+def test_a_face_found_in_the_mirrored_image_is_mapped_back(caltech_sample):
+    image, truth = caltech_sample[0]
+    detector = centerface().detectors[0]
+    width = image.shape[1]
+    direct = detector.detect(image)
+    mirrored = mirror_boxes(detector.detect(np.ascontiguousarray(image[:, ::-1])), width)
+    assert len(direct) >= 1 and _matched(direct.xyxy, mirrored.xyxy, 0.7) == len(direct)
+
+
+def _boxes(rows: list[tuple[list[float], float]]) -> FaceBoxes:
+    if not rows:
+        return FaceBoxes.empty()
+    return FaceBoxes(np.array([b for b, _ in rows], float), np.array([s for _, s in rows]), np.full(len(rows), "cf", object))
+
+
+FACE = [100.0, 100.0, 120.0, 124.0]
+NEAR = [101.0, 99.0, 121.0, 125.0]  # the same face as another pass outlines it
+ELSEWHERE = [300.0, 50.0, 320.0, 74.0]
+
+
+@pytest.mark.parametrize(
+    "passes, kept",
+    [
+        ([[], [], [], []], 0),  # nothing found anywhere
+        ([[(FACE, 0.9)], [], [], []], 1),  # over the threshold in one pass: a face
+        ([[(FACE, 0.2)], [], [], []], 0),  # a candidate one pass saw: never confirmed
+        ([[(FACE, 0.2)], [(NEAR, 0.1)], [], []], 1),  # mean 0.075 over four passes, two saw it
+        ([[(FACE, 0.1)], [(NEAR, 0.1)], [], []], 0),  # mean 0.05: too weak
+        ([[(FACE, 0.1)], [(NEAR, 0.1)], [(FACE, 0.1)], []], 1),  # three weak looks agree
+        ([[(FACE, 0.2)], [(ELSEWHERE, 0.1)], [], []], 0),  # two passes, two places
+    ],
+)
+def test_fusion_keeps_candidates_the_passes_agree_on(passes, kept):
+    settings = DetectorConfig(threshold=0.3, candidate_threshold=0.05, confirm_score=0.07)
+    fused = fuse_passes([_boxes(p) for p in passes], settings, 0.3)
+    assert len(fused) == kept
+    if kept:
+        # The face is covered by every look at it.
+        assert fused.xyxy[0].tolist() == [100.0, 99.0, 121.0, 125.0] or len(passes[1]) == 0
+
+
+def test_fusion_without_a_second_look_passes_boxes_through():
+    passes = [_boxes([(FACE, 0.9)]), _boxes([(ELSEWHERE, 0.5)])]
+    fused = fuse_passes(passes, DetectorConfig(threshold=0.3), 0.3)
+    assert len(fused) == 2
 
 
 def _matched(a: np.ndarray, b: np.ndarray, iou: float = 0.5) -> int:
@@ -377,3 +437,24 @@ def test_no_home_folder_means_no_cache_not_a_failure(monkeypatch):
     assert detector.model_info()[0]["precision"] == "int8"
     image = load_pixels(SAMPLE_DATA / "astronaut.jpg").astype(np.uint8)
     assert len(detector.detect(image)) >= 1
+
+
+@pytest.mark.parametrize(
+    "regions, protected, false_regions",
+    [
+        ([], 0, 0),  # nothing covered
+        ([[0, 0, 20, 20]], 1, 0),  # the face
+        ([[0, 0, 20, 20], [50, 50, 60, 60]], 1, 0),  # and the ignored face: not a false region
+        ([[50, 50, 60, 60], [80, 0, 90, 10]], 0, 1),  # the ignored face does not count as protected
+    ],
+)
+def test_eval_counts_ignored_faces_neither_way(regions, protected, false_regions):
+    from deid.evaluate import GroundTruth, score_records
+
+    truth = {"a.jpg": GroundTruth([[2, 2, 18, 18]], [[52, 52, 58, 58]])}
+    record = {"source": "a.jpg", "status": "ok", "width": 100, "height": 100,
+              "faces": [{"region": r} for r in regions]}
+    result = score_records(truth, [record], "box")
+    assert result["faces"] == 1 and result["ignored_faces"] == 1
+    assert result["protected"] == protected and result["false_regions"] == false_regions
+    assert len(result["missed"]) == 1 - protected

@@ -40,6 +40,9 @@ class BlazeFaceDetector:
         self.device = "cpu"
         self.note = "BlazeFace runs on the CPU only" if device == "cuda" else None
         self._threshold = config.threshold
+        # With a candidate threshold, the graph reports boxes down to it (on wider/ it
+        # reported the same boxes at 0.05 as at 0.3: its own filters come first).
+        self._cut = config.cut
         self._selection, self._model_file = VARIANTS[variant]
         # TFLite's C++ logging is verbose by default; only errors are useful to a user.
         os.environ.setdefault("GLOG_minloglevel", "2")
@@ -48,7 +51,7 @@ class BlazeFaceDetector:
         self._module_dir = Path(face_detection.__file__).resolve().parents[2]
         with _native_stderr_silenced():
             self._graph = face_detection.FaceDetection(
-                model_selection=self._selection, min_detection_confidence=self._threshold
+                model_selection=self._selection, min_detection_confidence=self._cut
             )
             # The graph starts its inference threads lazily and they log as they start;
             # one blank frame runs them to completion while stderr is still silenced.

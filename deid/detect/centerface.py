@@ -49,6 +49,9 @@ class CenterFaceDetector:
 
         self.name = "centerface"
         self._threshold = config.threshold
+        # With the second look on, every box down to the candidates' score is reported;
+        # the ensemble decides which are faces.
+        self._cut = config.cut
         self._path = Path(config.model_path) if config.model_path else shipped_model_path()
         if not self._path.is_file():
             raise ConfigError(f"centerface model file {self._path} does not exist")
@@ -112,7 +115,10 @@ class CenterFaceDetector:
             heatmap, scale, offset, _ = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: blob})
         except Exception as exc:
             raise DetectionError(f"centerface failed: {exc}") from exc
-        ys, xs = np.nonzero(heatmap[0, 0] > self._threshold)
+        # Every cell over the cut, not only local peaks: the boxes of a face's other
+        # cells widen the union that covers it (a 3 x 3 peak filter was 17% faster on
+        # wider/ and lost 3 of its 664 faces >= 16 px).
+        ys, xs = np.nonzero(heatmap[0, 0] > self._cut)
         box_h = np.exp(scale[0, 0, ys, xs]) * STRIDE
         box_w = np.exp(scale[0, 1, ys, xs]) * STRIDE
         center_y = (ys + offset[0, 0, ys, xs] + 0.5) * STRIDE
@@ -130,6 +136,7 @@ class CenterFaceDetector:
             "model_sha256": self._sha256,
             "precision": self.precision,
             "threshold": self._threshold,
+            "candidate_threshold": self._cut if self._cut < self._threshold else None,
             "device": self.device,
         }
 

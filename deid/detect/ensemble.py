@@ -10,7 +10,8 @@ from deid.boxes import FaceBoxes, clip_boxes, merge_overlapping
 from deid.config import DetectConfig
 from deid.detect import detector_class
 from deid.detect.base import Detector
-from deid.detect.multiscale import detect_at_scales
+from deid.detect.fusion import fuse_passes
+from deid.detect.multiscale import run_passes
 
 
 class FaceDetector:
@@ -26,7 +27,7 @@ class FaceDetector:
         image = as_detector_input(image)
         height, width = image.shape[:2]
         found = FaceBoxes.concatenate([
-            detect_at_scales(detector, image, settings.scales, settings.tile, settings.upscale_below)
+            fuse_passes(run_passes(detector, image, settings), settings, self._config.merge_iou)
             for detector, settings in zip(self.detectors, self._config.detectors)
         ])
         found = merge_overlapping(found, self._config.merge_iou)

@@ -1,4 +1,5 @@
-"""Running a detector at several scales and over overlapping tiles, in image coordinates.
+"""Running a detector at several scales, mirrored and over overlapping tiles, in image
+coordinates.
 
 A detector sees faces only within a band of sizes relative to its input: upscaling brings
 small faces into the band, downscaling large ones, and cutting a large image into tiles
@@ -8,12 +9,14 @@ whole in the neighbouring tile; the ensemble then merges the pieces.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 from PIL import Image
 
 from deid.boxes import FaceBoxes
+from deid.config import DetectorConfig
 from deid.detect.base import Detector
 
 # Neighbouring tiles share a quarter of their side: a face up to that size lies whole in
@@ -41,33 +44,69 @@ def pass_scales(width: int, height: int, scales: tuple[float, ...], tile: int) -
     return passes
 
 
-def detect_at_scales(
-    detector: Detector, image: np.ndarray, scales: tuple[float, ...], tile: int, upscale_below: float = 0.0,
-) -> FaceBoxes:
-    """Every pass of one detector, boxes in image coordinates. With ``upscale_below`` set,
-    the upscaled passes (the costly ones: 4x the pixels at scale 2) run only on an image
-    where the other passes found a face shorter than that many pixels."""
+@dataclass(frozen=True)
+class Pass:
+    """One look at the image: resized by ``scale``, mirrored left to right or not."""
+
+    scale: float
+    mirrored: bool = False
+
+    @property
+    def closer_look(self) -> bool:
+        return self.scale > 1.0 or self.mirrored
+
+
+def plan_passes(width: int, height: int, settings: DetectorConfig) -> list[Pass]:
+    """Every pass the settings ask for on an image of this size, those at or below native
+    size and unmirrored first: what they find decides whether the closer look runs."""
+    scales = sorted(pass_scales(width, height, settings.scales, settings.tile), key=lambda s: (s > 1.0, s))
+    plain = [Pass(scale) for scale in scales]
+    return plain + ([Pass(scale, True) for scale in scales] if settings.flip else [])
+
+
+def run_passes(detector: Detector, image: np.ndarray, settings: DetectorConfig) -> list[FaceBoxes]:
+    """The boxes of each planned pass (one FaceBoxes per pass of ``plan_passes``, empty for
+    a pass that did not run), in image coordinates. With ``upscale_below`` set, the closer
+    look (upscaled passes: 4x the pixels at scale 2; mirrored passes) runs only on an image
+    where the first passes found a box shorter than that scoring ``closer_look_score``."""
     height, width = image.shape[:2]
-    found: list[FaceBoxes] = []
-    # Passes at or below native size first: what they find decides the upscaled ones.
-    for scale in sorted(pass_scales(width, height, scales, tile), key=lambda s: (s > 1.0, s)):
-        scaled_w, scaled_h = max(1, round(width * scale)), max(1, round(height * scale))
-        if min(scaled_w, scaled_h) < MIN_SIDE:
+    results: list[FaceBoxes] = []
+    mirrored_image = None
+    for plan in plan_passes(width, height, settings):
+        scaled_w, scaled_h = max(1, round(width * plan.scale)), max(1, round(height * plan.scale))
+        skip = min(scaled_w, scaled_h) < MIN_SIDE or (
+            plan.closer_look and settings.upscale_below
+            and not _has_face_below(results, settings.upscale_below, settings.closer_look_score)
+        )
+        if skip:
+            results.append(FaceBoxes.empty())
             continue
-        if scale > 1.0 and upscale_below and not _has_face_below(found, upscale_below):
-            continue
+        if plan.mirrored and mirrored_image is None:
+            mirrored_image = np.ascontiguousarray(image[:, ::-1])
+        source = mirrored_image if plan.mirrored else image
         factor = np.array([width / scaled_w, height / scaled_h] * 2)
-        for window in tile_windows(scaled_w, scaled_h, tile):
+        found = []
+        for window in tile_windows(scaled_w, scaled_h, settings.tile):
             x0, y0 = window[:2]
-            faces = detector.detect(scaled_window(image, scaled_w, scaled_h, window))
+            faces = detector.detect(scaled_window(source, scaled_w, scaled_h, window))
             if len(faces):
-                shifted = (faces.xyxy + np.array([x0, y0, x0, y0])) * factor
-                found.append(FaceBoxes(shifted, faces.scores, faces.detectors))
-    return FaceBoxes.concatenate(found)
+                found.append(FaceBoxes((faces.xyxy + np.array([x0, y0, x0, y0])) * factor, faces.scores, faces.detectors))
+        faces = FaceBoxes.concatenate(found)
+        results.append(mirror_boxes(faces, width) if plan.mirrored else faces)
+    return results
 
 
-def _has_face_below(found: list[FaceBoxes], height: float) -> bool:
-    return any(bool(((faces.xyxy[:, 3] - faces.xyxy[:, 1]) < height).any()) for faces in found)
+def mirror_boxes(faces: FaceBoxes, width: int) -> FaceBoxes:
+    """Boxes found in the mirrored image, in the frame of the original."""
+    x1, y1, x2, y2 = faces.xyxy.T
+    return FaceBoxes(np.stack([width - x2, y1, width - x1, y2], axis=1), faces.scores, faces.detectors)
+
+
+def _has_face_below(found: list[FaceBoxes], height: float, score: float) -> bool:
+    return any(
+        bool((((faces.xyxy[:, 3] - faces.xyxy[:, 1]) < height) & (faces.scores >= score)).any())
+        for faces in found
+    )
 
 
 def scaled_window(image: np.ndarray, scaled_w: int, scaled_h: int, window: tuple[int, int, int, int]) -> np.ndarray:

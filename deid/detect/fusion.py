@@ -1,0 +1,46 @@
+"""The second look: boxes below a detector's threshold kept only when the image's passes
+agree that they are faces.
+
+A threshold low enough to catch the blurred, turned and small faces of a real crowd also
+passes background texture. The two differ in consistency: a face keeps scoring when the
+image is mirrored or resized, while texture scores in one pass and not the next. Each
+detector's candidates from all its passes are grouped by overlap, and a group is a face
+when one of its boxes scores the threshold, or when its best scores over the passes
+(a pass that did not see it counts 0) average ``confirm_score`` and two passes or more
+saw it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deid.boxes import FaceBoxes, enclosing_box, group_overlapping
+from deid.config import DetectorConfig
+
+# A candidate seen by a single pass is never confirmed, however high its mean: one
+# pass alone is what the threshold already judges.
+MIN_PASSES_SEEN = 2
+
+
+def fuse_passes(passes: list[FaceBoxes], settings: DetectorConfig, iou_threshold: float) -> FaceBoxes:
+    """One detector's faces from the boxes of each of its passes (``run_passes``)."""
+    found = FaceBoxes.concatenate(passes)
+    if not settings.candidate_threshold or not len(found):
+        return found
+    pass_of = np.concatenate([np.full(len(faces), i) for i, faces in enumerate(passes)])
+    boxes, scores = [], []
+    for group in group_overlapping(found.xyxy, found.scores, iou_threshold):
+        best_per_pass = np.zeros(len(passes))
+        np.maximum.at(best_per_pass, pass_of[group], found.scores[group])
+        confirmed = (
+            best_per_pass.mean() >= settings.confirm_score
+            and np.count_nonzero(best_per_pass) >= MIN_PASSES_SEEN
+        )
+        if best_per_pass.max() >= settings.threshold or confirmed:
+            # The enclosing box of every look at the face: a turned or blurred face is
+            # outlined differently by each pass, and the union covers the whole head.
+            boxes.append(enclosing_box(found.xyxy[group]))
+            scores.append(best_per_pass.max())
+    if not boxes:
+        return FaceBoxes.empty()
+    return FaceBoxes(np.stack(boxes), np.array(scores), np.full(len(boxes), found.detectors[0], dtype=object))
