@@ -72,14 +72,6 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def box_ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over the smaller box's area, N x M: 1.0 when one box lies inside the
-    other, as a face cut by a tile seam lies inside the whole face found in the next tile."""
-    inter, area_a, area_b = _intersections(a, b)
-    smaller = np.minimum(area_a[:, None], area_b[None, :])
-    return np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
-
-
 def nms(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
     """Non-maximum suppression: of boxes overlapping by ``iou_threshold`` or more, keep the
     highest scoring. For one detector's raw output, where overlaps are the same face."""
@@ -95,8 +87,7 @@ def nms(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
     while len(remaining):
         best, rest = remaining[0], remaining[1:]
         keep.append(order[best])
-        inter = _intersections_with_one(xyxy[best], xyxy[rest])
-        union = areas[best] + areas[rest] - inter
+        inter, union = _overlap_with_one(xyxy, areas, best, rest)
         remaining = rest[~((inter >= iou_threshold * union) & (union > 0))]
     return faces[np.asarray(keep)]
 
@@ -135,21 +126,24 @@ def group_overlapping(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float
     groups = []
     while len(remaining):
         best, rest = remaining[0], remaining[1:]
-        inter = _intersections_with_one(xyxy[best], xyxy[rest])
-        union = areas[best] + areas[rest] - inter
+        inter, union = _overlap_with_one(xyxy, areas, best, rest)
         smaller = np.minimum(areas[best], areas[rest])
-        # Written out rather than through box_iou: this loop runs once per face on
-        # thousands of candidates, where small-array overhead is most of the cost.
         same = (inter >= iou_threshold * union) & (union > 0) | (inter >= CONTAINED_FRACTION * smaller) & (smaller > 0)
         groups.append(np.concatenate([[best], rest[same]]))
         remaining = rest[~same]
     return groups
 
 
-def _intersections_with_one(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    width = np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0])
-    height = np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1])
-    return np.maximum(width, 0.0) * np.maximum(height, 0.0)
+def _overlap_with_one(xyxy: np.ndarray, areas: np.ndarray, one: int, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Intersection and union areas of box ``one`` with each of ``others`` (indices into
+    ``xyxy`` and its precomputed ``areas``). Written out rather than through box_iou: the
+    greedy loops call it once per kept box on thousands of candidates, where small-array
+    overhead is most of the cost."""
+    box, rest = xyxy[one], xyxy[others]
+    width = np.minimum(box[2], rest[:, 2]) - np.maximum(box[0], rest[:, 0])
+    height = np.minimum(box[3], rest[:, 3]) - np.maximum(box[1], rest[:, 1])
+    inter = np.maximum(width, 0.0) * np.maximum(height, 0.0)
+    return inter, areas[one] + areas[others] - inter
 
 
 def enclosing_box(xyxy: np.ndarray) -> np.ndarray:

@@ -59,16 +59,21 @@ def contact_sheet(images_dir: Path, missed: list[dict], columns: int) -> Image.I
     rows = -(-len(missed) // columns)
     sheet = Image.new("RGB", (columns * CELL, rows * (CELL + LABEL)), "white")
     draw = ImageDraw.Draw(sheet)
+    # Each image is decoded once, however many of its faces were missed.
+    by_image: dict[str, list[int]] = {}
     for index, face in enumerate(missed):
-        x1, y1, x2, y2 = face["box"]
-        pad = CONTEXT * max(x2 - x1, y2 - y1)
-        with Image.open(images_dir / face["image"]) as image:
-            crop = ImageOps.exif_transpose(image).convert("RGB").crop(
-                (round(x1 - pad), round(y1 - pad), round(x2 + pad), round(y2 + pad)))
-        crop = ImageOps.contain(crop, (CELL, CELL), Image.Resampling.BICUBIC)
-        left, top = (index % columns) * CELL, (index // columns) * (CELL + LABEL)
-        sheet.paste(crop, (left + (CELL - crop.width) // 2, top + (CELL - crop.height) // 2))
-        draw.text((left + 2, top + CELL), f"{y2 - y1:.0f}px {100 * face['covered']:.0f}%", fill="black")
+        by_image.setdefault(face["image"], []).append(index)
+    for name, indices in by_image.items():
+        with Image.open(images_dir / name) as opened:
+            image = ImageOps.exif_transpose(opened).convert("RGB")
+        for index in indices:
+            x1, y1, x2, y2 = missed[index]["box"]
+            pad = CONTEXT * max(x2 - x1, y2 - y1)
+            crop = image.crop((round(x1 - pad), round(y1 - pad), round(x2 + pad), round(y2 + pad)))
+            crop = ImageOps.contain(crop, (CELL, CELL), Image.Resampling.BICUBIC)
+            left, top = (index % columns) * CELL, (index // columns) * (CELL + LABEL)
+            sheet.paste(crop, (left + (CELL - crop.width) // 2, top + (CELL - crop.height) // 2))
+            draw.text((left + 2, top + CELL), f"{y2 - y1:.0f}px {100 * missed[index]['covered']:.0f}%", fill="black")
     return sheet
 
 

@@ -72,13 +72,13 @@ def run_passes(detector: Detector, image: np.ndarray, settings: DetectorConfig) 
     height, width = image.shape[:2]
     results: list[FaceBoxes] = []
     mirrored_image = None
+    look_closer = None  # decided once, from the passes before the first closer look
     for plan in plan_passes(width, height, settings):
         scaled_w, scaled_h = max(1, round(width * plan.scale)), max(1, round(height * plan.scale))
-        skip = min(scaled_w, scaled_h) < MIN_SIDE or (
-            plan.closer_look and settings.upscale_below
-            and not _has_face_below(results, settings.upscale_below, settings.closer_look_score)
-        )
-        if skip:
+        if plan.closer_look and look_closer is None:
+            look_closer = not settings.upscale_below or _has_face_below(
+                results, settings.upscale_below, settings.closer_look_score)
+        if min(scaled_w, scaled_h) < MIN_SIDE or (plan.closer_look and not look_closer):
             results.append(FaceBoxes.empty())
             continue
         if plan.mirrored and mirrored_image is None:
