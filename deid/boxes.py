@@ -77,19 +77,8 @@ def nms(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
     highest scoring. For one detector's raw output, where overlaps are the same face."""
     if len(faces) == 0:
         return faces
-    order = np.argsort(-faces.scores, kind="stable")
-    xyxy = faces.xyxy[order]
-    areas = box_areas(xyxy)
-    # IoU of each kept box against the boxes still standing only: a face yields dozens of
-    # raw peaks, so the full N x N matrix costs far more than the few rows used.
-    remaining = np.arange(len(order))
-    keep = []
-    while len(remaining):
-        best, rest = remaining[0], remaining[1:]
-        keep.append(order[best])
-        inter, union = _overlap_with_one(xyxy, areas, best, rest)
-        remaining = rest[~((inter >= iou_threshold * union) & (union > 0))]
-    return faces[np.asarray(keep)]
+    groups = _greedy_groups(faces.xyxy, faces.scores, iou_threshold, contained=None)
+    return faces[np.array([group[0] for group in groups])]
 
 
 def expand_boxes(xyxy: np.ndarray, margin: float | np.ndarray) -> np.ndarray:
@@ -114,31 +103,53 @@ CONTAINED_FRACTION = 0.8
 
 
 def group_overlapping(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[np.ndarray]:
-    """Indices of the boxes of each face: taking boxes from the highest score down, a box
-    and every box not yet grouped that overlaps it by ``iou_threshold`` or lies almost
-    entirely inside it (or it inside them) form one group.
+    """Indices of the boxes of each face, the group's highest scoring box first: taking
+    boxes from the highest score down, a box and every box not yet grouped that overlaps
+    it by ``iou_threshold`` or lies almost entirely inside it (or it inside them) form one
+    group."""
+    return _greedy_groups(xyxy, scores, iou_threshold, contained=CONTAINED_FRACTION)
 
-    Each box is compared with the boxes still ungrouped only, so memory stays linear in
-    the number of boxes: a low candidate threshold yields thousands on a crowd photo."""
+
+def _greedy_groups(
+    xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float, contained: float | None,
+) -> list[np.ndarray]:
+    """The loop behind nms and group_overlapping, in order of score.
+
+    Each box is compared only with the boxes still free that can touch it: those whose
+    left edge lies within the widest box's width of it, found by binary search in the
+    boxes sorted by left edge. A low candidate threshold yields tens of thousands of boxes
+    on a dense crowd, where comparing each with all the others took most of the time."""
     xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
     areas = box_areas(xyxy)
-    remaining = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    by_left = np.argsort(xyxy[:, 0], kind="stable")
+    lefts = xyxy[by_left, 0]
+    widest = float((xyxy[:, 2] - xyxy[:, 0]).max(initial=0.0))
+    free = np.ones(len(xyxy), dtype=bool)
     groups = []
-    while len(remaining):
-        best, rest = remaining[0], remaining[1:]
-        inter, union = _overlap_with_one(xyxy, areas, best, rest)
-        smaller = np.minimum(areas[best], areas[rest])
-        same = (inter >= iou_threshold * union) & (union > 0) | (inter >= CONTAINED_FRACTION * smaller) & (smaller > 0)
-        groups.append(np.concatenate([[best], rest[same]]))
-        remaining = rest[~same]
+    for best in np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"):
+        if not free[best]:
+            continue
+        free[best] = False
+        start = np.searchsorted(lefts, xyxy[best, 0] - widest, side="left")
+        stop = np.searchsorted(lefts, xyxy[best, 2], side="right")
+        near = by_left[start:stop]
+        near = near[free[near]]
+        inter, union = _overlap_with_one(xyxy, areas, best, near)
+        same = (inter >= iou_threshold * union) & (union > 0)
+        if contained is not None:
+            smaller = np.minimum(areas[best], areas[near])
+            same |= (inter >= contained * smaller) & (smaller > 0)
+        members = near[same]
+        free[members] = False
+        groups.append(np.concatenate([[best], members]))
     return groups
 
 
 def _overlap_with_one(xyxy: np.ndarray, areas: np.ndarray, one: int, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Intersection and union areas of box ``one`` with each of ``others`` (indices into
     ``xyxy`` and its precomputed ``areas``). Written out rather than through box_iou: the
-    greedy loops call it once per kept box on thousands of candidates, where small-array
-    overhead is most of the cost."""
+    greedy loop calls it once per kept box, where small-array overhead is most of the
+    cost."""
     box, rest = xyxy[one], xyxy[others]
     width = np.minimum(box[2], rest[:, 2]) - np.maximum(box[0], rest[:, 0])
     height = np.minimum(box[3], rest[:, 3]) - np.maximum(box[1], rest[:, 1])

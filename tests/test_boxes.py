@@ -104,3 +104,39 @@ def test_nms_keeps_what_the_greedy_reference_keeps(count):
     assert sorted(map(tuple, kept.xyxy.round(6))) == sorted(map(tuple, xyxy[expected].round(6)))
     if count >= 50:  # clustered peaks: the case must actually suppress some
         assert 0 < len(kept) < count
+
+
+def _grouping_reference(xyxy, scores, threshold):
+    """Grouping over the full pairwise matrices, as merge_overlapping once did."""
+    from deid.boxes import CONTAINED_FRACTION, box_areas
+
+    order = np.argsort(-scores, kind="stable")
+    inter = np.clip(np.minimum(xyxy[:, None, 2:], xyxy[None, :, 2:]) - np.maximum(xyxy[:, None, :2], xyxy[None, :, :2]), 0, None).prod(axis=2)
+    areas = box_areas(xyxy)
+    union = areas[:, None] + areas[None, :] - inter
+    same = (inter >= threshold * union) | (inter >= CONTAINED_FRACTION * np.minimum(areas[:, None], areas[None, :]))
+    free = np.ones(len(xyxy), dtype=bool)
+    groups = []
+    for i in order:
+        if free[i]:
+            group = free & same[i]
+            free &= ~group
+            groups.append((i, frozenset(np.flatnonzero(group))))
+    return groups
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 50, 2000])
+def test_grouping_equals_the_pairwise_reference(count):
+    from deid.boxes import group_overlapping
+
+    rng = np.random.default_rng(count)
+    # A dense crowd: many faces, each with clustered raw boxes, and a few large boxes.
+    centres = rng.uniform(0, 600, (max(1, count // 10), 2))[rng.integers(0, max(1, count // 10), count)]
+    centres = centres + rng.normal(0, 3, (count, 2))
+    sizes = np.where(rng.uniform(size=(count, 1)) < 0.02, 150.0, rng.uniform(8, 30, (count, 1)))
+    xyxy = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
+    scores = rng.uniform(0.05, 1.0, count)
+    groups = [(int(g[0]), frozenset(g.tolist())) for g in group_overlapping(xyxy, scores, 0.3)]
+    assert groups == _grouping_reference(xyxy, scores, 0.3)
+    if count >= 50:
+        assert 0 < len(groups) < count
