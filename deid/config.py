@@ -41,7 +41,7 @@ CANDIDATE_THRESHOLD = 0.05
 # (native, mirrored, 1.5x, mirrored 1.5x; a pass that did not see it counts 0) average
 # at least this, and at least two passes saw it. Clutter scores in one pass and not the
 # next; a real face keeps scoring. 0.07 protected 95% of faces >= 16 px on wider/; 0.08
-# lost three more faces there and saved 17% of the false regions on caltech.
+# lost two more faces there and saved 17% of the false regions on caltech (deid eval).
 CONFIRM_SCORE = 0.07
 
 # BlazeFace boxes run from the eyebrows to the chin and between the cheekbones. Growing
