@@ -1,5 +1,5 @@
 # Two entry points: `make demo` and `make test`. Each creates .venv and installs what it
-# needs on first use.
+# needs on first use: the demo deid alone, the tests also the test and audit extras.
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +10,13 @@ BIN := $(VENV)/bin
 $(BIN)/deid: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@echo "installing deid and its models into $(VENV) (about a minute on first use)"
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-extras: $(BIN)/deid
+	@echo "installing the test and audit extras (pytest, selenium, dlib)"
+	$(BIN)/python -m pip install --quiet -e '.[test,audit]'
 	touch $@
 
 install: $(BIN)/deid
@@ -19,9 +25,11 @@ demo: install
 	rm -rf sample_out sample_out.report
 	$(BIN)/deid run sample_data sample_out --workers 1
 
-# exiftool is the independent metadata reader the tests check outputs with.
-test: install
+# exiftool is the independent metadata reader the tests check outputs with; chromium
+# renders the HTML report for its tests.
+test: $(VENV)/.test-extras
 	@command -v exiftool >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl >/dev/null; } || echo "exiftool not installed: its checks will be skipped"
+	@command -v chromedriver >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || echo "chromium not installed: the HTML report's browser tests will be skipped"
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -2,7 +2,7 @@
 
     import deid
     result = deid.anonymize_image(image)          # PIL image or numpy array
-    summary = deid.run("PHOTOS", "CLEAN", config=deid.load_config("configs/default.toml"))
+    summary = deid.run("PHOTOS", "CLEAN", config=deid.load_config("default"))
 """
 
 from deid.boxes import FaceBoxes

@@ -1,4 +1,4 @@
-"""Run configuration: dataclasses that map one-to-one onto ``configs/*.toml``.
+"""Run configuration: dataclasses that map one-to-one onto ``deid/presets/*.toml``.
 
 A TOML file sets any subset of the fields; the rest keep their defaults. A key that names
 no field is an error, so a typo never silently falls back to a weaker default.
@@ -279,11 +279,32 @@ class Config:
         return dataclasses.asdict(self)
 
 
+PRESETS_PACKAGE = "deid.presets"
+
+
+def preset_names() -> list[str]:
+    from importlib import resources
+
+    return sorted(p.name[:-5] for p in resources.files(PRESETS_PACKAGE).iterdir() if p.name.endswith(".toml"))
+
+
+def preset_path(name: str) -> Path:
+    """The packaged preset ``name`` (default, strict, fast), wherever deid is installed."""
+    from importlib import resources
+
+    if name not in preset_names():
+        raise ConfigError(f"no preset named {name!r}; presets: {', '.join(preset_names())}")
+    return Path(str(resources.files(PRESETS_PACKAGE) / f"{name}.toml"))
+
+
 def load_config(path: str | Path | None = None) -> Config:
-    """Read a TOML config; ``None`` gives the defaults."""
+    """Read a TOML config, or a packaged preset by name ("strict"); ``None`` gives the
+    defaults. A file of that name in the current folder wins over a preset."""
     if path is None:
         return Config()
     path = Path(path)
+    if not path.exists() and path.suffix == "" and len(path.parts) == 1 and str(path) in preset_names():
+        path = preset_path(str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

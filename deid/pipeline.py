@@ -22,6 +22,7 @@ from deid.decode import to_srgb_pixels
 from deid.discover import FAIL, IMAGE, SourceFile, discover
 from deid.encode import output_suffix
 from deid.errors import DeidError, UsageError
+from deid.html_report import write_html_report
 from deid.journal import Journal, JournalEntry, config_fingerprint, sha256_file
 from deid.keys import keyed_digest, load_or_create_key
 from deid.metadata import find_metadata
@@ -159,6 +160,7 @@ def run(
         summary["resumed"] = len(done)
         try:
             write_report(report, spool, summary)
+            write_html_report(report, out_dir)
         except OSError as exc:
             raise DeidError(
                 f"cannot write the report in {report}: {exc.strerror or exc}; free space and rerun with --resume"

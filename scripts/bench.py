@@ -4,7 +4,7 @@
 
 * floor: decode and encode of the same files with the same libraries deid uses (Pillow,
   deid's own decode and encode stages), in as many worker processes as deid, no detection;
-* deid: ``deid run`` with configs/default.toml and configs/fast.toml;
+* deid: ``deid run`` with deid/presets/default.toml and deid/presets/fast.toml;
 * deface: its command line at its defaults (``pip install deface`` into a virtual
   environment this script creates under .bench/, once) on a copy of the same images.
 
@@ -94,7 +94,7 @@ def main() -> None:
 
 def deid_command(data: Path, out: Path, preset: str, workers: int) -> list[str]:
     return [sys.executable, "-m", "deid", "run", str(data), str(out), "--config",
-            str(PROJECT / "configs" / f"{preset}.toml"), "--workers", str(workers)]
+            str(PROJECT / "deid" / "presets" / f"{preset}.toml"), "--workers", str(workers)]
 
 
 def deface_command(deface: Path, data: Path, out: Path) -> list[str]:

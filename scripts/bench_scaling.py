@@ -1,6 +1,6 @@
 """How deid run scales: with worker processes, and with the number of files.
 
-    python scripts/bench_scaling.py [--data ../shared/data/faces/caltech] [--rounds 3] [--config configs/fast.toml]
+    python scripts/bench_scaling.py [--data ../shared/data/faces/caltech] [--rounds 3] [--config fast]
 
 * workers: ``deid run`` with --workers 1 and 2 on every file of --data, in alternating
   rounds. Throughput is measured inside each run, from the moment each file's result
@@ -68,8 +68,8 @@ def repeated(data: Path, target: Path, count: int) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "faces" / "caltech")
-    parser.add_argument("--config", type=Path, default=PROJECT / "configs" / "fast.toml")
-    parser.add_argument("--workers-config", type=Path, default=PROJECT / "configs" / "default.toml")
+    parser.add_argument("--config", type=Path, default=PROJECT / "deid" / "presets" / "fast.toml")
+    parser.add_argument("--workers-config", type=Path, default=PROJECT / "deid" / "presets" / "default.toml")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--one-run", nargs=4, metavar=("SRC", "OUT", "WORKERS", "CORES"), help=argparse.SUPPRESS)
     args = parser.parse_args()

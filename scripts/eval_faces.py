@@ -2,7 +2,7 @@
 
     python scripts/eval_faces.py ../shared/data/faces/caltech ../shared/data/faces/faces.json
     python scripts/eval_faces.py ../shared/data/faces/crowds ../shared/data/faces/faces.json \\
-        --config configs/fast.toml --json crowds.json
+        --config fast --json crowds.json
 
 The same as ``deid eval``: prints the protected rate overall and by face height as a
 Markdown table; a face counts as protected when the union of anonymized regions covers at

@@ -1,6 +1,6 @@
 """Peak memory of one worker on hostile and on large inputs.
 
-    python scripts/measure_memory.py [--config configs/default.toml]
+    python scripts/measure_memory.py [--config default]
 
 Each case runs in a fresh process that loads the models and processes one file exactly
 as a worker of ``deid run`` does; the table gives that process's peak resident set size
@@ -65,7 +65,7 @@ def measure_one(config_path: str, file: str | None) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=str(PROJECT / "configs" / "default.toml"))
+    parser.add_argument("--config", default=str(PROJECT / "deid" / "presets" / "default.toml"))
     parser.add_argument("--child", nargs="?", const="", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:

@@ -109,3 +109,21 @@ def metadata_left(tags: dict[str, object]) -> list[str]:
         elif "GPS" in name or "Comment" in name or "Thumbnail" in name or "XMP" in name:
             left.append(key)
     return left
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless chromium driven by selenium, with the page's console log readable."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the test extra)")
+    driver_path = shutil.which("chromedriver")
+    if driver_path is None:
+        pytest.skip("chromedriver not installed (Debian: chromium chromium-driver); `make test` installs it")
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    from selenium.webdriver.chrome.service import Service
+
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    yield driver
+    driver.quit()

@@ -9,12 +9,12 @@ from conftest import PROJECT, run_cli
 
 
 def test_default_toml_equals_builtin_defaults():
-    assert load_config(PROJECT / "configs" / "default.toml") == Config()
+    assert load_config(PROJECT / "deid" / "presets" / "default.toml") == Config()
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (PROJECT / "configs").glob("*.toml")))
+@pytest.mark.parametrize("name", sorted(p.name for p in (PROJECT / "deid" / "presets").glob("*.toml")))
 def test_every_shipped_config_loads(name):
-    assert isinstance(load_config(PROJECT / "configs" / name), Config)
+    assert isinstance(load_config(PROJECT / "deid" / "presets" / name), Config)
 
 
 @pytest.mark.parametrize(
@@ -68,3 +68,16 @@ def test_invalid_toml_is_one_line_and_exit_2(tmp_path: Path):
     result = run_cli("run", tmp_path / "src", tmp_path / "out", "--config", bad)
     assert result.returncode == 2 and "not valid TOML" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_a_preset_is_found_by_name_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_config("strict") == load_config(PROJECT / "deid" / "presets" / "strict.toml")
+    assert load_config("strict").anonymize.margin == 0.5
+
+
+def test_an_unknown_preset_name_is_a_missing_file():
+    from deid.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("strictest")

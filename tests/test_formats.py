@@ -38,7 +38,7 @@ def run_one(tmp_path: Path, name: str, data: bytes, *options: str):
     src = tmp_path / "src"
     src.mkdir(exist_ok=True)
     (src / name).write_bytes(data)
-    result = run_cli("run", src, tmp_path / "out", "--workers", "1", "--config", "configs/fast.toml", *options)
+    result = run_cli("run", src, tmp_path / "out", "--workers", "1", "--config", "fast", *options)
     assert result.returncode == 0, result.stderr
     (record,) = read_records(tmp_path / "out.report")
     return record, tmp_path / "out" / record["output"]
@@ -118,7 +118,7 @@ def test_heic_can_be_converted_to_jpeg(tmp_path, face_photos):
 
 def test_all_eight_orientations_of_a_real_photo_come_out_upright(shared_data, tmp_path):
     src = shared_data / "metadata" / "exif_samples" / "jpg" / "orientation"
-    result = run_cli("run", src, tmp_path / "out", "--workers", "2", "--config", "configs/fast.toml")
+    result = run_cli("run", src, tmp_path / "out", "--workers", "2", "--config", "fast")
     assert result.returncode == 0, result.stderr
     for kind in ("landscape", "portrait"):
         reference = load_pixels(tmp_path / "out" / f"{kind}_1.jpg")

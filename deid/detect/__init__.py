@@ -16,6 +16,8 @@ from deid.detect.base import Detector
 DETECTORS: dict[str, str] = {
     "blazeface": "deid.detect.blazeface:BlazeFaceDetector",
     "centerface": "deid.detect.centerface:CenterFaceDetector",
+    # Optional (deid[audit]); the independent second opinion of ``deid verify``.
+    "dlib": "deid.detect.dlib:DlibDetector",
 }
 
 

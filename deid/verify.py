@@ -1,0 +1,419 @@
+"""``deid verify``: an audit of a finished dataset that trusts nothing deid wrote into it.
+
+Every output image is read back and checked three ways:
+
+* faces: scanned again by detectors that took no part in anonymizing it (dlib's CNN and
+  HOG detectors, from the ``deid[audit]`` extra) and by the anonymizing ensemble in its
+  strict settings. A face any of them still finds is a *residual face*, whether deid
+  missed it or covered it too weakly. Only the output's pixels are read for this, never
+  the report's claims about them.
+* metadata: the output's metadata, read with the reader of ``deid inspect``; any
+  privacy-relevant category is a *residual tag*.
+* re-identification (given the originals): each face the report says was covered is
+  embedded from the original and from the same place in the output (``deid.reid``). It
+  is *re-identifiable* when a face recogniser, shown the output face, picks its own
+  original out of every original face checked, within its match distance: what an
+  attacker holding photos of the people would do.
+
+The result goes to ``verify.json`` in the report folder. A clean verify is evidence, not
+proof: it finds what its detectors find.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import multiprocessing
+import os
+import random
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+import numpy as np
+
+from deid.boxes import FaceBoxes, clip_boxes, enclosing_box, group_overlapping
+from deid.config import DEVICES, DetectConfig, DetectorConfig, load_config
+from deid.decode import decode
+from deid.discover import FAIL, IMAGE, discover, read_regular_file
+from deid.errors import ConfigError, DeidError, UsageError
+from deid.html_report import write_html_report
+from deid.output import write_atomic
+
+VERIFY_FILE = "verify.json"
+# A box of the verifying ensemble counts as a residual face from this score: where both
+# of its models leave no doubt (deid.anonymize.base.CONFIDENT_SCORE). Lower, its boxes on
+# deid's own caltech outputs are hands, patterns and the edges of black boxes: at 0.5
+# they flagged 8 of the first 100 files, at 0.8 none; on the same photos covered with a
+# light blur, 97 of 100 still scored 0.8.
+ENSEMBLE_RESIDUAL_SCORE = 0.8
+# dlib's CNN at its own decision boundary (margin 0, score 0.5): the lowest the model
+# reports. It flagged none of the first 100 caltech outputs of the default config.
+CNN_RESIDUAL_SCORE = 0.5
+# dlib's HOG detector below its boundary (margin -0.3), on the image upscaled 2x (faces
+# from about 40 px instead of 80). At margin -0.5 it flagged 2 of those 100 outputs
+# (clutter), at -0.2 none; on the blurred ones it flagged 86-89 of 100 either way.
+HOG_RESIDUAL_SCORE = 0.43
+# Boxes of different detectors overlapping this much are one residual face.
+SAME_FACE_IOU = 0.3
+# Output faces compared with every original at once: the distance matrix is this many rows
+# of 8 bytes per face checked (20 MB for 10,000 faces).
+REID_CHUNK = 256
+# Files handed to a worker at once, per worker; bounds memory whatever the dataset size.
+IN_FLIGHT_PER_WORKER = 4
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """One detector setting the audit runs, and the score from which its boxes count."""
+
+    label: str
+    detect: DetectConfig
+    min_score: float
+
+
+def scanners(audit: bool) -> list[Scanner]:
+    """The ensemble in its strict settings (every pass, mirrored) and, with the audit
+    extra, dlib's CNN and HOG detectors."""
+    found = [Scanner("ensemble (strict)", load_config("strict").detect, ENSEMBLE_RESIDUAL_SCORE)]
+    if audit:
+        found += [
+            Scanner("dlib-cnn", DetectConfig(detectors=(
+                DetectorConfig(name="dlib", variant="cnn", threshold=CNN_RESIDUAL_SCORE),)), CNN_RESIDUAL_SCORE),
+            Scanner("dlib-hog", DetectConfig(detectors=(
+                DetectorConfig(name="dlib", variant="hog", threshold=HOG_RESIDUAL_SCORE, scales=(2.0,)),)),
+                HOG_RESIDUAL_SCORE),
+        ]
+    return found
+
+
+def audit_available() -> str | None:
+    """None when the audit extra is installed; else what is missing."""
+    from deid.detect.dlib import import_dlib, models_dir
+
+    try:
+        import_dlib()
+        models_dir()
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+@dataclass(frozen=True)
+class AuditTask:
+    output: str  # relative to OUT
+    path: Path
+    original: Path | None = None  # the source file, when re-identification is checked
+    faces: tuple[tuple[int, tuple[float, ...]], ...] = ()  # (frame, xyxy) the report lists
+
+
+@dataclass
+class FileAudit:
+    output: str
+    error: str | None = None
+    residual_faces: list[dict[str, Any]] = field(default_factory=list)
+    residual_tags: list[str] = field(default_factory=list)
+    # Per face checked for re-identification: (frame, box, original's and output's embeddings).
+    embeddings: list[tuple[int, list[float], np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
+class Auditor:
+    """The models of one process, loaded once."""
+
+    def __init__(self, device: str, audit: bool, reid: bool, threads: int = 0) -> None:
+        from deid.detect.ensemble import FaceDetector
+
+        self.scanners = scanners(audit)
+        self._detectors = [FaceDetector(s.detect, device, threads) for s in self.scanners]
+        self._recogniser = None
+        if reid:
+            from deid.reid import FaceRecogniser
+
+            self._recogniser = FaceRecogniser()
+
+    def check(self, task: AuditTask, max_pixels: int) -> FileAudit:
+        result = FileAudit(task.output)
+        try:
+            decoded = decode(read_regular_file(task.path), max_pixels)
+            result.residual_tags = list(decoded.metadata_found)
+            for index, pixels in enumerate(decoded.frames):
+                result.residual_faces += self._scan(pixels, index, task.output)
+            if self._recogniser is not None and task.original is not None and task.faces:
+                original = decode(read_regular_file(task.original), max_pixels)
+                for index, pixels in enumerate(decoded.frames):
+                    boxes = [list(box) for frame, box in task.faces if frame == index]
+                    if not boxes or index >= len(original.frames):
+                        continue
+                    before = original.frames[index]
+                    if before.shape[:2] != pixels.shape[:2]:
+                        raise DeidError(f"the original {task.original.name} and the output differ in size")
+                    for box, a, b in self._recogniser.embeddings(before, pixels, boxes):
+                        result.embeddings.append((index, box, a, b))
+        except (DeidError, OSError) as exc:
+            result.error = str(exc) if isinstance(exc, DeidError) else f"cannot read: {exc.strerror or exc}"
+        except Exception as exc:  # an output the audit cannot read is a finding, not a crash
+            result.error = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        return result
+
+    def _scan(self, pixels: np.ndarray, frame: int, output: str) -> list[dict[str, Any]]:
+        height, width = pixels.shape[:2]
+        found = []
+        for scanner, detector in zip(self.scanners, self._detectors):
+            faces = detector.detect(pixels)
+            faces = faces[faces.scores >= scanner.min_score]
+            found.append(FaceBoxes(clip_boxes(faces.xyxy, width, height), faces.scores, faces.detectors))
+        faces = FaceBoxes.concatenate(found)
+        residual = []
+        for group in group_overlapping(faces.xyxy, faces.scores, SAME_FACE_IOU):
+            top = group[0]
+            residual.append({
+                "output": output,
+                "frame": frame,
+                "box": [round(float(v), 1) for v in enclosing_box(faces.xyxy[group])],
+                "score": round(float(faces.scores[top]), 4),
+                "detector": str(faces.detectors[top]),
+                "seen_by": sorted({str(d) for d in faces.detectors[group]}),
+            })
+        return residual
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    report_dir: Path
+    data: dict[str, Any]
+
+    @property
+    def clean(self) -> bool:
+        reid = self.data["reidentifiable"]
+        return not (
+            self.data["residual_faces"] or self.data["residual_tags"] or self.data["unreadable"]
+            or (reid and reid["matched"])
+        )
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.clean else 1
+
+
+def verify(
+    out: str | Path,
+    report_dir: str | Path | None = None,
+    source: str | Path | None = None,
+    device: str = "auto",
+    workers: int = 0,
+    sample: int | None = None,
+    progress: Progress | None = None,
+    max_pixels: int = 100_000_000,
+) -> VerifyResult:
+    """Audit the dataset in ``out`` and write ``verify.json`` into ``report_dir`` (default
+    ``<out>.report``). With ``source`` (the folder deid read), also measure how many covered
+    faces a face recogniser still re-identifies; that needs the run's report, which maps
+    each output to its original and lists the faces covered."""
+    from deid.pipeline import default_report_dir
+    from deid.workers import usable_cores
+
+    started = time.monotonic()
+    out_dir = Path(out)
+    report = Path(report_dir) if report_dir is not None else default_report_dir(out_dir)
+    if not out_dir.is_dir():
+        raise UsageError(f"{out_dir} is not a folder; give the output folder of a deid run")
+    if device not in DEVICES:
+        raise UsageError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
+    if sample is not None and sample < 1:
+        raise UsageError(f"--sample must be at least 1, got {sample}")
+    missing_audit = audit_available()
+    skipped = []
+    if missing_audit:
+        skipped.append(f"dlib's detectors and the re-identification check ({missing_audit})")
+    reid = source is not None and not missing_audit
+    originals = _originals(report, Path(source)) if reid else {}
+
+    files = list(discover(out_dir))
+    unreadable = [{"output": f.relative, "error": f.reason} for f in files if f.kind == FAIL]
+    images = [f for f in files if f.kind == IMAGE]
+    population = len(images)
+    if sample is not None and sample < len(images):
+        images = sorted(random.Random(0).sample(images, sample), key=lambda f: f.relative)
+    tasks = [
+        AuditTask(f.relative, f.path, *originals.get(f.relative, (None, ())))
+        for f in images
+    ]
+    workers = min(workers or usable_cores(), max(1, len(tasks)))
+    results: list[FileAudit] = []
+    for result in _audit_all(tasks, device, not missing_audit, reid, workers, max_pixels):
+        results.append(result)
+        if progress:
+            progress(len(results), len(tasks))
+    results.sort(key=lambda r: r.output)
+
+    residual_faces = [face for r in results for face in r.residual_faces]
+    data = {
+        "files": len(tasks),
+        "sampled_from": population if sample is not None else None,
+        "files_with_residual_faces": len({face["output"] for face in residual_faces}),
+        "residual_faces": residual_faces,
+        "residual_tags": [{"output": r.output, "tags": r.residual_tags} for r in results if r.residual_tags],
+        "unreadable": unreadable + [{"output": r.output, "error": r.error} for r in results if r.error],
+        "reidentifiable": _reidentifiable(results) if reid else None,
+        "checked_with": [s.label for s in scanners(not missing_audit)],
+        "skipped": skipped,
+        "wall_time_s": round(time.monotonic() - started, 3),
+    }
+    try:
+        report.mkdir(parents=True, exist_ok=True)
+        write_atomic(report / VERIFY_FILE, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        write_html_report(report, out_dir)
+    except OSError as exc:
+        raise DeidError(f"cannot write {report / VERIFY_FILE}: {exc.strerror or exc}") from None
+    return VerifyResult(report, data)
+
+
+def _originals(report: Path, source: Path) -> dict[str, tuple[Path, tuple]]:
+    """Output path -> (original file, faces covered), from the run's report."""
+    from deid.report import IMAGES_FILE, OK, read_records
+
+    if not source.is_dir():
+        raise UsageError(f"source {source} is not a folder; give the folder the run read (SRC)")
+    if not (report / IMAGES_FILE).is_file():
+        raise UsageError(
+            f"no {IMAGES_FILE} in {report}: re-identification needs the run's report; give it with --report"
+        )
+    originals = {}
+    for record in read_records(report):
+        if record["status"] != OK or not record["output"]:
+            continue
+        faces = tuple((int(f.get("frame", 0)), tuple(f["box"])) for f in record["faces"])
+        originals[record["output"]] = (source / PurePosixPath(record["source"]), faces)
+    return originals
+
+
+def _reidentifiable(results: list[FileAudit]) -> dict[str, Any]:
+    return reidentified([(r.output, frame, box, a, b) for r in results for frame, box, a, b in r.embeddings])
+
+
+def reidentified(faces: list[tuple[str, int, list[float], np.ndarray, np.ndarray]]) -> dict[str, Any]:
+    """Faces a recogniser still matches: the output's embedding is within its match
+    distance of its own original, that original is the nearest to it of all originals
+    checked, and it is the nearest output to that original (each picks the other out of
+    the crowd). Distance alone is not enough: the embedding of a black box lies within
+    0.6 of about 40% of faces (measured on caltech), and a black box nearest to the one
+    original that happens to lie closest to it is no re-identification either."""
+    from deid.reid import MATCH_DISTANCE
+
+    if not faces:
+        return {"checked": 0, "matched": 0, "within_distance": 0, "matches": []}
+    originals = np.stack([f[3] for f in faces])
+    outputs = np.stack([f[4] for f in faces])
+    count = len(faces)
+    own = np.linalg.norm(outputs - originals, axis=1)
+    # Nearest other original of each output, and nearest other output of each original.
+    other_original = np.full(count, np.inf)
+    other_output = np.full(count, np.inf)
+    for start in range(0, count, REID_CHUNK):
+        chunk = outputs[start:start + REID_CHUNK]
+        squared = (chunk**2).sum(1)[:, None] + (originals**2).sum(1)[None, :] - 2 * chunk @ originals.T
+        distances = np.sqrt(np.clip(squared, 0.0, None))
+        rows = np.arange(len(distances))
+        distances[rows, start + rows] = np.inf
+        other_original[start:start + len(distances)] = distances.min(axis=1)
+        other_output = np.minimum(other_output, distances.min(axis=0))
+    matched = (own < MATCH_DISTANCE) & (own < other_original) & (own < other_output)
+    matches = [
+        {"output": faces[i][0], "frame": faces[i][1], "box": faces[i][2], "distance": round(float(own[i]), 4)}
+        for i in np.flatnonzero(matched)
+    ]
+    return {
+        "checked": count, "matched": len(matches),
+        "within_distance": int((own < MATCH_DISTANCE).sum()), "matches": matches,
+    }
+
+
+def _audit_all(
+    tasks: list[AuditTask], device: str, audit: bool, reid: bool, workers: int, max_pixels: int,
+) -> Iterator[FileAudit]:
+    if workers == 1:
+        auditor = Auditor(device, audit, reid)
+        for task in tasks:
+            yield auditor.check(task, max_pixels)
+        return
+    executor = concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker, initargs=(device, audit, reid),
+    )
+    pending = list(reversed(tasks))
+    in_flight: set[concurrent.futures.Future[FileAudit]] = set()
+    try:
+        while pending or in_flight:
+            while pending and len(in_flight) < workers * IN_FLIGHT_PER_WORKER:
+                in_flight.add(executor.submit(_worker_check, pending.pop(), max_pixels))
+            done, in_flight = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    except concurrent.futures.process.BrokenProcessPool:
+        raise DeidError("a verify worker process died (out of memory?); rerun with --workers 1") from None
+    finally:
+        for process in list(getattr(executor, "_processes", {}).values()):
+            if in_flight or pending:
+                process.terminate()
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+_AUDITOR: Auditor | None = None
+_AUDITOR_ERROR: Exception | None = None
+
+
+def _init_worker(device: str, audit: bool, reid: bool) -> None:
+    global _AUDITOR, _AUDITOR_ERROR
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        _AUDITOR = Auditor(device, audit, reid, threads=1)
+    except Exception as exc:  # reported with the first file
+        _AUDITOR_ERROR = exc
+
+
+def _worker_check(task: AuditTask, max_pixels: int) -> FileAudit:
+    if _AUDITOR is None:
+        raise DeidError(f"the verify models could not be loaded: {_AUDITOR_ERROR}")
+    return _AUDITOR.check(task, max_pixels)
+
+
+def format_summary(result: VerifyResult) -> str:
+    """One screen: what was checked, what was found, where the details are."""
+    data = result.data
+    sampled = f" (a sample of {data['sampled_from']})" if data["sampled_from"] is not None else ""
+    lines = [f"verified {data['files']} images{sampled} with {', '.join(data['checked_with'])}"]
+    lines.append(
+        f"residual faces: {len(data['residual_faces'])} in {data['files_with_residual_faces']} files"
+    )
+    for face in data["residual_faces"][:5]:
+        lines.append(f"  {face['output']}: {face['box']} score {face['score']} ({', '.join(face['seen_by'])})")
+    if len(data["residual_faces"]) > 5:
+        lines.append(f"  ... {len(data['residual_faces']) - 5} more in {VERIFY_FILE}")
+    lines.append(f"residual metadata: {len(data['residual_tags'])} files")
+    for entry in data["residual_tags"][:5]:
+        lines.append(f"  {entry['output']}: {', '.join(entry['tags'])}")
+    if data["unreadable"]:
+        lines.append(f"unreadable outputs: {len(data['unreadable'])}")
+        for entry in data["unreadable"][:5]:
+            lines.append(f"  {entry['output']}: {entry['error']}")
+    reid = data["reidentifiable"]
+    if reid is None:
+        lines.append("re-identification: not checked (give --source SRC)")
+    else:
+        lines.append(
+            f"re-identification: {reid['matched']} of {reid['checked']} covered faces still matched "
+            "to their original by a face recogniser"
+        )
+    for item in data["skipped"]:
+        lines.append(f"skipped: {item}")
+    lines.append("verdict: " + ("nothing residual found" if result.clean else "FOUND residual identifying content"))
+    lines.append(f"details: {result.report_dir / VERIFY_FILE}")
+    return "\n".join(lines)
