@@ -1,5 +1,5 @@
 # Two entry points: `make demo` and `make test`. Each creates .venv and installs what it
-# needs on first use: the demo deid alone, the tests also the test and audit extras.
+# needs on first use: the demo deid alone, the tests also the test, audit and ray extras.
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,8 +15,8 @@ $(BIN)/deid: pyproject.toml
 	touch $@
 
 $(VENV)/.test-extras: $(BIN)/deid
-	@echo "installing the test and audit extras (pytest, selenium, dlib)"
-	$(BIN)/python -m pip install --quiet -e '.[test,audit]'
+	@echo "installing the test, audit and ray extras (pytest, selenium, dlib, ray)"
+	$(BIN)/python -m pip install --quiet -e '.[test,audit,ray]'
 	touch $@
 
 install: $(BIN)/deid

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from deid import __version__
 from deid.anonymize import ANONYMIZERS
-from deid.config import DEVICES, SHAPES, Config, load_config
+from deid.config import DEVICES, ENGINES, SHAPES, Config, load_config
 from deid.errors import DeidError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -109,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
         "Default: off (a non-empty OUT is refused)",
     )
     run.add_argument(
+        "--engine", choices=ENGINES,
+        help="local: worker processes on this machine. ray: actors on a Ray cluster (pip install "
+        "'deid[ray]'; SRC, OUT and the report folder must be at the same path on every node). "
+        "Default: local",
+    )
+    run.add_argument(
+        "--ray-address", metavar="ADDR",
+        help="with --engine ray, the cluster to join: auto (the one started on this node with "
+        "'ray start'), or HOST:PORT of its head. Default: a Ray instance started for the run "
+        "on this machine",
+    )
+    run.add_argument(
         "--verify", action="store_true",
         help="when the run is done, audit OUT as 'deid verify OUT --source SRC' does and exit 1 "
         "if it finds anything. Default: off (verify is slower than the run itself)",
@@ -197,7 +209,7 @@ def config_with_overrides(args: argparse.Namespace) -> Config:
         output = dataclasses.replace(output, jpeg_quality=args.jpeg_quality)
     if args.rename is not None:
         output = dataclasses.replace(output, rename=args.rename)
-    top = {k: getattr(args, k) for k in ("workers", "device") if getattr(args, k) is not None}
+    top = {k: getattr(args, k) for k in ("workers", "device", "engine", "ray_address") if getattr(args, k, None) is not None}
     return dataclasses.replace(config, anonymize=anonymize, detect=detect, output=output, **top)
 
 

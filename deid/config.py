@@ -16,6 +16,7 @@ from typing import Any
 from deid.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
+ENGINES = ("local", "ray")
 KEEPABLE_METADATA = frozenset({"resolution"})
 SHAPES = ("box", "ellipse")
 PRECISIONS = ("auto", "int8", "float32")
@@ -263,8 +264,15 @@ class OutputConfig:
 class Config:
     # "auto" uses a GPU when one is usable, else the CPU.
     device: str = "auto"
-    # Parallel worker processes; 0 means one per CPU core.
+    # Parallel worker processes; 0 means one per CPU core. With the Ray engine: actors,
+    # 0 meaning one per CPU of the cluster.
     workers: int = 0
+    # "local" (worker processes on this machine) or "ray" (actors on a Ray cluster, with
+    # the deid[ray] extra); the same per-file function either way, the same outputs.
+    engine: str = "local"
+    # Address of the Ray cluster to join ("auto": the one started on this node with
+    # `ray start`); "" starts a Ray instance on this machine for the run.
+    ray_address: str = ""
     detect: DetectConfig = field(default_factory=DetectConfig)
     anonymize: AnonymizeConfig = field(default_factory=AnonymizeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -274,6 +282,8 @@ class Config:
             raise ConfigError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICES)}")
         if self.workers < 0:
             raise ConfigError(f"workers must be 0 (all cores) or more, got {self.workers}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

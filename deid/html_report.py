@@ -194,7 +194,7 @@ def render(
     return PAGE.format(
         stats=stats,
         wall=summary.get("wall_time_s", 0),
-        workers=summary.get("workers", ""),
+        workers=f'{summary.get("workers", 0)} worker' + ("" if summary.get("workers") == 1 else "s"),
         versions=html.escape(versions),
         source=html.escape(str(summary.get("source_dir", ""))),
         output=html.escape(str(summary.get("output_dir", ""))),
@@ -364,13 +364,12 @@ PAGE = """<!DOCTYPE html>
 <h1>deid report</h1>
 <section id="summary">
 <div class="stats">{stats}</div>
-<p>Time: {wall} s with {workers} workers. Versions: {versions}.</p>
+<p>Time: {wall} s with {workers}. Versions: {versions}.</p>
 <p>Source: <code>{source}</code> &rarr; output: <code>{output}</code></p>
 <h2>Warnings</h2><ul id="warnings">{warnings}</ul>
 <details><summary>Configuration</summary><pre>{config}</pre></details>
 </section>
 {verify}
-<section id="charts"><h2>What was found</h2><div class="charts">{charts}</div></section>
 <section id="review">
 <h2>Review the outputs</h2>
 <p class="legend"><span><span class="sw" style="border-color:#f4b400"></span> covered region</span>
@@ -387,6 +386,7 @@ PAGE = """<!DOCTYPE html>
 <span class="nav-hint">(keys: &larr; &rarr;)</span></p>
 <div id="gallery" class="gallery"></div>
 </section>
+<section id="charts"><h2>What was found</h2><div class="charts">{charts}</div></section>
 <script type="application/json" id="gallery-data">{data}</script>
 <script>{script}</script>
 </body>

@@ -38,9 +38,9 @@ class JournalEntry:
 
 
 def config_fingerprint(config_dict: dict[str, Any], version: str | None) -> str:
-    """What decides the output bytes: every setting except how many workers run it, and
-    the deid version."""
-    relevant = {k: v for k, v in config_dict.items() if k != "workers"}
+    """What decides the output bytes: every setting except how many workers run it and
+    where (engine, cluster), and the deid version."""
+    relevant = {k: v for k, v in config_dict.items() if k not in ("workers", "engine", "ray_address")}
     text = json.dumps({"config": relevant, "deid": version}, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -27,8 +27,9 @@ from deid.journal import Journal, JournalEntry, config_fingerprint, sha256_file
 from deid.keys import keyed_digest, load_or_create_key
 from deid.metadata import find_metadata
 from deid.names import KEY_FILE, OutputNamer
-from deid.output import TEMP_PREFIX
+from deid.output import run_temp_prefix, set_temp_identity
 from deid.process import FileResult, WorkItem, anonymize_pixels, cached_stages, failed_result
+from deid.runlock import RunLock, run_id
 from deid.report import FAILED, OK, SKIPPED, ImageRecord, RecordSpool, Tally, clear_report, printable_path, write_report
 from deid.workers import process_all, usable_cores
 
@@ -99,13 +100,30 @@ def run(
     src_dir, out_dir = Path(src), Path(out)
     report = Path(report_dir) if report_dir is not None else default_report_dir(out_dir)
     check_paths(src_dir, out_dir, report, overwrite or resume)
+    if config.engine == "ray":
+        from deid.ray_engine import import_ray
+
+        import_ray()  # a missing extra is a usage error before anything is written
     sources = list(discover(src_dir))
+    try:
+        report.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DeidError(f"cannot create the report folder {report}: {exc.strerror or exc}") from None
+    with RunLock(report):
+        return _run_locked(src_dir, out_dir, report, sources, config, progress, resume, started)
+
+
+def _run_locked(
+    src_dir: Path, out_dir: Path, report: Path, sources: list[SourceFile], config: Config,
+    progress: Progress | None, resume: bool, started: float,
+) -> RunSummary:
     order = {printable_path(s.relative): index for index, s in enumerate(sources)}
     images = [s for s in sources if s.kind == IMAGE]
     try:
-        report.mkdir(parents=True, exist_ok=True)
         out_dir.mkdir(parents=True, exist_ok=True)
-        _remove_partial_files(out_dir)
+        run = run_id(report, resume)
+        set_temp_identity(run)
+        _remove_partial_files(out_dir, run)
         clear_report(report)
         items, clashes = plan_outputs(images, config.output, report)
         if build_anonymizer(config.anonymize).draws_noise:
@@ -146,7 +164,12 @@ def run(
                 record(result.record)
             for entry in done:
                 record(entry.record)
-            runtime = process_all(todo, out_dir, config, workers, finished, in_process=in_process)
+            if config.engine == "ray":
+                from deid.ray_engine import process_all_ray
+
+                runtime = process_all_ray(todo, out_dir, config, finished, run)
+            else:
+                runtime = process_all(todo, out_dir, config, workers, finished, in_process=in_process, run=run)
         except OSError as exc:
             raise DeidError(
                 f"cannot write the run journal in {report}: {exc.strerror or exc}; "
@@ -198,9 +221,10 @@ def _sha256_or_none(path: Path) -> str | None:
         return None
 
 
-def _remove_partial_files(out_dir: Path) -> None:
-    """Temporary files a killed run left behind; they never had a final name."""
-    for path in out_dir.rglob(TEMP_PREFIX + "*"):
+def _remove_partial_files(out_dir: Path, run: str) -> None:
+    """Temporary files this run's killed predecessor left behind (they never had a final
+    name); those of other runs are theirs."""
+    for path in out_dir.rglob(run_temp_prefix(run) + "*"):
         with contextlib.suppress(OSError):
             path.unlink()
 

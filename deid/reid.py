@@ -9,6 +9,8 @@ person to that model: the covering did not stop it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from deid.detect.dlib import AUDIT_HINT, import_dlib, models_dir
@@ -39,6 +41,22 @@ class FaceRecogniser:
         self._landmarks = dlib.shape_predictor(str(files[0]))
         self._recogniser = dlib.face_recognition_model_v1(str(files[1]))
 
+    def landmarks(self, original: np.ndarray, boxes: list[list[float]]) -> list[tuple[list[float], Any]]:
+        """(box, 5-point landmarks) for each box tall enough to recognise."""
+        found = []
+        for box in boxes:
+            x1, y1, x2, y2 = box
+            if y2 - y1 < MIN_FACE_HEIGHT:
+                continue
+            rect = self._dlib.rectangle(int(round(x1)), int(round(y1)), int(round(x2)) - 1, int(round(y2)) - 1)
+            found.append(([float(v) for v in box], self._landmarks(_rgb(original), rect)))
+        return found
+
+    def embed(self, image: np.ndarray, shapes: list[Any]) -> list[np.ndarray]:
+        """The embedding of the face each set of landmarks places in ``image``."""
+        image = _rgb(image)
+        return [np.asarray(self._recogniser.compute_face_descriptor(image, shape)) for shape in shapes]
+
     def embeddings(
         self, original: np.ndarray, output: np.ndarray, boxes: list[list[float]],
     ) -> list[tuple[list[float], np.ndarray, np.ndarray]]:
@@ -46,16 +64,10 @@ class FaceRecogniser:
         recognise; ``original`` and ``output`` are one frame, H x W x 3 uint8, before and
         after covering. The output is aligned with the landmarks found in the original:
         the same place, whatever is left of the face there."""
-        original = np.ascontiguousarray(original[:, :, :3])
-        output = np.ascontiguousarray(output[:, :, :3])
-        found = []
-        for box in boxes:
-            x1, y1, x2, y2 = box
-            if y2 - y1 < MIN_FACE_HEIGHT:
-                continue
-            rect = self._dlib.rectangle(int(round(x1)), int(round(y1)), int(round(x2)) - 1, int(round(y2)) - 1)
-            shape = self._landmarks(original, rect)
-            before = np.asarray(self._recogniser.compute_face_descriptor(original, shape))
-            after = np.asarray(self._recogniser.compute_face_descriptor(output, shape))
-            found.append(([float(v) for v in box], before, after))
-        return found
+        placed = self.landmarks(original, boxes)
+        shapes = [shape for _, shape in placed]
+        return list(zip([box for box, _ in placed], self.embed(original, shapes), self.embed(output, shapes)))
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(image[:, :, :3])

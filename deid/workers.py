@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from deid.config import Config
 from deid.errors import DeidError
+from deid.output import set_temp_identity
 from deid.process import FileResult, Stages, WorkItem, cached_stages, failed_result, process_file
 
 OnResult = Callable[[FileResult], None]
@@ -93,13 +94,13 @@ def cores_from_quota(quota: str, period: str) -> int | None:
 
 def process_all(
     items: list[WorkItem], out_dir: Path, config: Config, workers: int, on_result: OnResult,
-    task: Task | None = None, in_process: bool = False,
+    task: Task | None = None, in_process: bool = False, run: str = "",
 ) -> dict[str, Any]:
     """Process ``items`` in ``workers`` worker processes, or in this process when
     ``in_process``, and pass each result to ``on_result`` as it comes; returns what ran
     (models, devices). ``task`` replaces the per-file function run in the workers (a
     module-level function, so that a worker can import it); tests use it to make a worker
-    die."""
+    die. ``run`` names the workers' temporary files (deid.runlock)."""
     task = task or worker_process
     threads = THREADS_PER_WORKER
     if in_process:
@@ -110,14 +111,14 @@ def process_all(
     pending, suspects = deque(items), []
     runtime: dict[str, Any] | None = None
     while pending:
-        with _WorkerPool(config, workers, threads) as pool:
+        with _WorkerPool(config, workers, threads, run) as pool:
             runtime = runtime or pool.runtime()
             suspects += _drain(pool.executor, task, pending, out_dir, workers, on_result)
     # One at a time in a single worker: when it dies, the file it held is the one that
     # killed it, and a fresh worker takes the rest.
     suspects_left = deque(suspects)
     while suspects_left:
-        with _WorkerPool(config, 1, threads) as pool:
+        with _WorkerPool(config, 1, threads, run) as pool:
             runtime = runtime or pool.runtime()
             while suspects_left:
                 item = suspects_left.popleft()
@@ -159,11 +160,11 @@ def run_task(task: Task, items: list[WorkItem], out_dir: Path) -> list[FileResul
 
 
 class _WorkerPool:
-    def __init__(self, config: Config, workers: int, threads: int) -> None:
+    def __init__(self, config: Config, workers: int, threads: int, run: str) -> None:
         # "spawn": a worker must not inherit a parent's half-initialised model runtime.
         self.executor = concurrent.futures.ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(config, threads),
+            initializer=_init_worker, initargs=(config, threads, run),
         )
 
     def runtime(self) -> dict[str, Any]:
@@ -190,8 +191,10 @@ _WORKER_STAGES: Stages | None = None
 _WORKER_ERROR: Exception | None = None
 
 
-def _init_worker(config: Config, threads: int) -> None:
+def _init_worker(config: Config, threads: int, run: str) -> None:
     global _WORKER_STAGES, _WORKER_ERROR
+    if run:
+        set_temp_identity(run)
     # Ctrl-C reaches every process of the terminal's group; the main process alone
     # decides what an interrupt means (it stops the workers).
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,6 +1,7 @@
 """How deid run scales: with worker processes, and with the number of files.
 
     python scripts/bench_scaling.py [--data ../shared/data/faces/caltech] [--rounds 3] [--config fast]
+        [--parts workers,ray,files]
 
 * workers: ``deid run`` with --workers 1 and 2 on every file of --data, in alternating
   rounds. Throughput is measured inside each run, from the moment each file's result
@@ -15,6 +16,9 @@
 * side by side: two separate single-worker runs on the same files at the same time, their
   throughputs added, against one alone: how much two busy processes slow each other on
   this machine, the ceiling for any two workers;
+* ray: the same files with ``--engine ray`` (2 actors on a Ray instance the run starts on
+  this machine) against the local pool of 2 workers, in alternating rounds; start-up
+  (starting Ray, its actors loading the models) shows in the whole-run figure;
 * files: peak RSS of the whole process tree on 1,000 and on 10,000 files (the same
   1,000 of the set's files, repeated under new names: hard links where the file system
   allows), with the config given (fast by default: memory does not depend on the
@@ -71,21 +75,23 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=PROJECT / "deid" / "presets" / "fast.toml")
     parser.add_argument("--workers-config", type=Path, default=PROJECT / "deid" / "presets" / "default.toml")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--one-run", nargs=4, metavar=("SRC", "OUT", "WORKERS", "CORES"), help=argparse.SUPPRESS)
+    parser.add_argument("--parts", default="workers,ray,files", help="which measurements, comma-separated")
+    parser.add_argument("--one-run", nargs=5, metavar=("SRC", "OUT", "WORKERS", "CORES", "ENGINE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_run:
-        src, out, workers, cores = args.one_run
+        src, out, workers, cores, engine = args.one_run
         if int(cores):
             os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: int(cores)])
-        print(json.dumps(one_run(Path(src), Path(out), args.workers_config, int(workers))))
+        print(json.dumps(one_run(Path(src), Path(out), args.workers_config, int(workers), engine)))
         return
     with tempfile.TemporaryDirectory(prefix="deid-scaling-") as tmp_name:
         tmp = Path(tmp_name)
         print(f"{os.cpu_count()} CPU cores")
-        print()
-        bench_workers(args, tmp)
-        print()
-        bench_files(args, tmp)
+        parts = args.parts.split(",")
+        for name, bench in (("workers", bench_workers), ("ray", bench_ray), ("files", bench_files)):
+            if name in parts:
+                print()
+                bench(args, tmp)
 
 
 def bench_workers(args: argparse.Namespace, tmp: Path) -> None:
@@ -133,24 +139,44 @@ def bench_files(args: argparse.Namespace, tmp: Path) -> None:
     print(f"\n10,000 vs 1,000 files: {100 * (peaks[10000] / peaks[1000] - 1):+.1f}% peak RSS")
 
 
-def measured_run(args: argparse.Namespace, src: Path, out: Path, workers: int, cores: int) -> dict[str, float]:
+def bench_ray(args: argparse.Namespace, tmp: Path) -> None:
+    files = sum(1 for p in args.data.rglob("*") if p.is_file())
+    print(f"| round ({args.workers_config.name}, {files:,} files) | local, 2 workers | ray, 2 actors | ray / local "
+          "| whole run: local | whole run: ray |")
+    print("|---|---:|---:|---:|---:|---:|")
+    rounds = []
+    for round_index in range(args.rounds):
+        local = measured_run(args, args.data, tmp / "local", 2, 0)
+        on_ray = measured_run(args, args.data, tmp / "ray", 2, 0, "ray")
+        rounds.append((local, on_ray))
+        print(f"| {round_index + 1} | {local['steady']:.1f} | {on_ray['steady']:.1f} | "
+              f"{on_ray['steady'] / local['steady']:.2f}x | {local['whole']:.1f} | {on_ray['whole']:.1f} |", flush=True)
+    ratio = statistics.median(r["steady"] / l["steady"] for l, r in rounds)
+    print(f"| median | {statistics.median(l['steady'] for l, _ in rounds):.1f} | "
+          f"{statistics.median(r['steady'] for _, r in rounds):.1f} | {ratio:.2f}x | "
+          f"{statistics.median(l['whole'] for l, _ in rounds):.1f} | {statistics.median(r['whole'] for _, r in rounds):.1f} |")
+
+
+def measured_run(
+    args: argparse.Namespace, src: Path, out: Path, workers: int, cores: int, engine: str = "local",
+) -> dict[str, float]:
     """One ``deid.run`` in a fresh process (this script with --one-run), as a user's run
     would start, on the first ``cores`` cores (0: all): its whole-run and steady images/s."""
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(Path(str(out) + ".report"), ignore_errors=True)
     command = [sys.executable, __file__, "--workers-config", str(args.workers_config),
-               "--one-run", str(src), str(out), str(workers), str(cores)]
+               "--one-run", str(src), str(out), str(workers), str(cores), engine]
     done = subprocess.run(command, capture_output=True, text=True, cwd=PROJECT)
     if done.returncode != 0:
         raise SystemExit(f"the run with --workers {workers} failed: {done.stderr[-500:]}")
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def one_run(src: Path, out: Path, config_path: Path, workers: int) -> dict[str, float]:
+def one_run(src: Path, out: Path, config_path: Path, workers: int, engine: str = "local") -> dict[str, float]:
     sys.path.insert(0, str(PROJECT))
     import deid
 
-    config = dataclasses.replace(deid.load_config(config_path), workers=workers)
+    config = dataclasses.replace(deid.load_config(config_path), workers=workers, engine=engine)
     finished: list[float] = []
     started = time.monotonic()
     deid.run(src, out, config, progress=lambda *_: finished.append(time.monotonic()))

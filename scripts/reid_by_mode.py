@@ -60,17 +60,21 @@ def embed_photo(path: Path) -> list[tuple[str, list[float], np.ndarray, list[np.
     faces = stages.detector.detect(pixels)
     if not len(faces):
         return []
-    boxes = [[float(v) for v in box] for box in faces.xyxy]
+    placed = _RECOGNISER.landmarks(pixels, [[float(v) for v in box] for box in faces.xyxy])
+    if not placed:
+        return []
+    shapes = [shape for _, shape in placed]
+    originals = _RECOGNISER.embed(pixels, shapes)
     outputs = []
     for index, (_, settings) in enumerate(SETTINGS):
         anonymizer = build_anonymizer(AnonymizeConfig(**settings))
-        covered = anonymizer.anonymize(pixels, faces, np.random.default_rng([index, len(boxes)]))
+        covered = anonymizer.anonymize(pixels, faces, np.random.default_rng([index, len(faces)]))
         written = decode(encode([covered], "JPEG", OutputConfig()), 100_000_000).frames[0]
-        outputs.append(_RECOGNISER.embeddings(pixels, written, boxes))
-    found = []
-    for face, (box, original, _) in enumerate(outputs[0]):
-        found.append((path.name, box, original, [per_setting[face][2] for per_setting in outputs]))
-    return found
+        outputs.append(_RECOGNISER.embed(written, shapes))
+    return [
+        (path.name, box, originals[face], [per_setting[face] for per_setting in outputs])
+        for face, (box, _) in enumerate(placed)
+    ]
 
 
 _RECOGNISER = None

@@ -4,11 +4,13 @@ full disk leaves no partial file."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -258,12 +260,69 @@ def test_outputs_are_never_half_written_under_their_final_name(tmp_path):
         os.replace = original_replace
     assert not target.exists()
     assert [p for p in target.parent.iterdir() if p.name.startswith(TEMP_PREFIX)] == []
-    stale = target.parent / f"{TEMP_PREFIX}left-by-a-kill.part"
-    stale.write_bytes(b"partial")
     src = tmp_path / "src"
     copy_photos(src, 1)
+    run(src, tmp_path / "out", load_config(FAST))
+    run_id = (tmp_path / "out.report" / "run.id").read_text().strip()
+    ours = target.parent / f"{TEMP_PREFIX}{run_id}-host-123-left-by-a-kill.part"
+    theirs = target.parent / f"{TEMP_PREFIX}0123456789ab-host-456-in-progress.part"
+    for stale in (ours, theirs):
+        stale.write_bytes(b"partial")
     run(src, tmp_path / "out", load_config(FAST), resume=True)
-    assert not stale.exists()
+    assert not ours.exists()
+    assert theirs.exists(), "a run removed another run's temporary file"
+
+
+def test_temporary_files_name_the_run_and_the_worker(tmp_path, monkeypatch):
+    import deid.output
+
+    seen = []
+    original = os.replace
+    monkeypatch.setattr(deid.output.os, "replace", lambda a, b: (seen.append(Path(a).name), original(a, b)))
+    src = tmp_path / "src"
+    copy_photos(src, 1)
+    run(src, tmp_path / "out", dataclasses.replace(load_config(FAST), workers=1))
+    run_id = (tmp_path / "out.report" / "run.id").read_text().strip()
+    images = [name for name in seen if name.startswith(f".deid-{run_id}-")]
+    assert len(images) >= 3, seen
+
+
+def test_two_runs_with_one_report_folder_at_once_are_refused(tmp_path):
+    src = tmp_path / "src"
+    copy_photos(src, 1)
+    report = tmp_path / "out.report"
+    report.mkdir()
+    (report / "run.lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}))
+    result = run_cli("run", src, tmp_path / "out", "--config", FAST)
+    assert result.returncode == 2
+    assert "another deid run" in result.stderr and "run.lock" in result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_lock_left_by_a_dead_run_is_taken_over(tmp_path):
+    src = tmp_path / "src"
+    copy_photos(src, 1)
+    report = tmp_path / "out.report"
+    report.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (report / "run.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "then"}))
+    result = run_cli("run", src, tmp_path / "out", "--config", FAST, "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert not (report / "run.lock").exists()
+
+
+def test_engine_ray_without_ray_installed_is_a_usage_error(tmp_path):
+    src = tmp_path / "src"
+    copy_photos(src, 1)
+    code = (
+        "import sys; sys.modules['ray'] = None; from deid.cli import main; "
+        f"sys.exit(main(['run', {str(src)!r}, {str(tmp_path / 'out')!r}, '--engine', 'ray']))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "pip install 'deid[ray]'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("mode", ["noise", "pixelate"])
