@@ -1,5 +1,5 @@
 # Two entry points: `make demo` and `make test`. Each creates .venv and installs what it
-# needs on first use: the demo deid alone, the tests also the test, audit and ray extras.
+# needs on first use: the demo deid alone, the tests also the test, audit, ray and text extras.
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,8 +15,8 @@ $(BIN)/deid: pyproject.toml
 	touch $@
 
 $(VENV)/.test-extras: $(BIN)/deid
-	@echo "installing the test, audit and ray extras (pytest, selenium, dlib, ray)"
-	$(BIN)/python -m pip install --quiet -e '.[test,audit,ray]'
+	@echo "installing the test, audit, ray and text extras (pytest, selenium, dlib, ray, rapidocr)"
+	$(BIN)/python -m pip install --quiet -e '.[test,audit,ray,text]'
 	touch $@
 
 install: $(BIN)/deid
@@ -29,7 +29,7 @@ demo: install
 # renders the HTML report for its tests.
 test: $(VENV)/.test-extras
 	@command -v exiftool >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl >/dev/null; } || echo "exiftool not installed: its checks will be skipped"
-	@command -v chromedriver >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || echo "chromium not installed: the HTML report's browser tests will be skipped"
+	@command -v chromedriver >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-dejavu-core fonts-liberation >/dev/null; } || echo "chromium not installed: the HTML report's browser tests will be skipped"
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from deid import __version__
 from deid.anonymize import ANONYMIZERS
-from deid.config import DEVICES, ENGINES, SHAPES, Config, load_config
+from deid.config import DEVICES, ENGINES, SHAPES, TEXT_POLICIES, Config, load_config
 from deid.errors import DeidError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Default: off (a non-empty OUT is refused)",
     )
     run.add_argument(
+        "--text", choices=TEXT_POLICIES,
+        help="cover text too (pip install 'deid[text]'): identifying = names, licence plates, "
+        "phone numbers, e-mail addresses, handles, street addresses and long numbers; all = "
+        "every text region (more covered, slower). Default: off (the strict preset: identifying)",
+    )
+    run.add_argument(
         "--engine", choices=ENGINES,
         help="local: worker processes on this machine. ray: actors on a Ray cluster (pip install "
         "'deid[ray]'; SRC, OUT and the report folder must be at the same path on every node). "
@@ -174,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--config", type=Path, metavar="TOML", help="config file. Default: built-in defaults")
     evaluate.add_argument("--workers", type=int, metavar="N", help="worker processes. Default: the config's")
+    evaluate.add_argument("--text", choices=TEXT_POLICIES, help="text covering policy. Default: the config's")
     evaluate.add_argument(
         "--json", type=Path, metavar="PATH", dest="json_out",
         help="where to write the JSON result. Default: eval-<IMAGES_DIR name>.json in the current folder",
@@ -209,8 +216,11 @@ def config_with_overrides(args: argparse.Namespace) -> Config:
         output = dataclasses.replace(output, jpeg_quality=args.jpeg_quality)
     if args.rename is not None:
         output = dataclasses.replace(output, rename=args.rename)
+    text = config.text
+    if getattr(args, "text", None) is not None:
+        text = dataclasses.replace(text, policy=args.text)
     top = {k: getattr(args, k) for k in ("workers", "device", "engine", "ray_address") if getattr(args, k, None) is not None}
-    return dataclasses.replace(config, anonymize=anonymize, detect=detect, output=output, **top)
+    return dataclasses.replace(config, anonymize=anonymize, detect=detect, output=output, text=text, **top)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -294,6 +304,8 @@ def command_eval(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.workers is not None:
         config = dataclasses.replace(config, workers=args.workers)
+    if args.text is not None:
+        config = dataclasses.replace(config, text=dataclasses.replace(config.text, policy=args.text))
     result = evaluate(args.images_dir, args.gt_json, config)
     print(format_table(result))
     out = args.json_out or Path(f"eval-{args.images_dir.resolve().name}.json")

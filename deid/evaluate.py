@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,15 @@ class GroundTruth:
 
     faces: np.ndarray
     ignore: np.ndarray
+    # Text boxes (K x 4) and whether each identifies someone (K), when the set has text.
+    texts: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    identifying: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "faces", np.asarray(self.faces, dtype=np.float64).reshape(-1, 4))
         object.__setattr__(self, "ignore", np.asarray(self.ignore, dtype=np.float64).reshape(-1, 4))
+        object.__setattr__(self, "texts", np.asarray(self.texts, dtype=np.float64).reshape(-1, 4))
+        object.__setattr__(self, "identifying", np.asarray(self.identifying, dtype=bool).reshape(-1))
 
 
 def load_ground_truth(images_dir: Path, gt_json: Path) -> dict[str, GroundTruth]:
@@ -65,7 +70,11 @@ def load_ground_truth(images_dir: Path, gt_json: Path) -> dict[str, GroundTruth]
     for entry in entries:
         path = (root / entry["image"]).resolve()
         if path.is_relative_to(images_root):
-            truth[path.relative_to(images_root).as_posix()] = GroundTruth(entry["faces"], entry.get("ignore", []))
+            texts = entry.get("texts", [])
+            truth[path.relative_to(images_root).as_posix()] = GroundTruth(
+                entry.get("faces", []), entry.get("ignore", []),
+                [t["box"] for t in texts], [bool(t["identifying"]) for t in texts],
+            )
     if not truth:
         raise UsageError(f"no image of {gt_json} lies inside {images_dir}")
     return truth
@@ -73,12 +82,23 @@ def load_ground_truth(images_dir: Path, gt_json: Path) -> dict[str, GroundTruth]
 
 def coverage(faces: np.ndarray, regions: np.ndarray, shape: str, width: int, height: int) -> np.ndarray:
     """Fraction of each face box (N x 4) covered by the union of regions (M x 4)."""
+    return covered_fractions(faces, covered_mask(regions, shape, width, height))
+
+
+def covered_mask(regions: np.ndarray, shape: str, width: int, height: int) -> np.ndarray:
+    """The pixels the union of regions (M x 4, drawn as ``shape``) replaces: H x W bool."""
     covered = np.zeros((height, width), dtype=bool)
     outer = np.asarray(regions, dtype=np.float64).reshape(-1, 4)
     for region, window in zip(outer, clip_boxes(np.round(outer), width, height).astype(np.int64)):
         x1, y1, x2, y2 = window
         if x2 > x1 and y2 > y1:
             covered[y1:y2, x1:x2] |= region_mask(shape, region, (x1, y1, x2, y2))
+    return covered
+
+
+def covered_fractions(faces: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """Fraction of each box (N x 4) inside the ``covered`` pixels."""
+    height, width = covered.shape
     fractions = np.zeros(len(faces))
     for i, (x1, y1, x2, y2) in enumerate(np.asarray(faces, dtype=np.float64).reshape(-1, 4)):
         xa, ya = max(int(np.floor(x1)), 0), max(int(np.floor(y1)), 0)
@@ -107,18 +127,32 @@ def score_records(truth: dict[str, GroundTruth], records: list[dict[str, Any]], 
     face that was not protected (``missed``: image, box, the fraction covered)."""
     by_source = {r["source"]: r for r in records}
     heights, protected, false_regions, missing, missed = [], [], 0, [], []
+    text_heights, text_covered, text_by_text, text_identifying, text_false = [], [], [], [], 0
     for source, gt in truth.items():
         record = by_source.get(source)
         boxes = gt.faces
         heights += list(boxes[:, 3] - boxes[:, 1])
+        text_heights += list(gt.texts[:, 3] - gt.texts[:, 1])
+        text_identifying += list(gt.identifying)
         if record is None or record["status"] != OK:
             missing.append(source)
             fractions = np.zeros(len(boxes))
+            text_fractions = np.zeros(len(gt.texts))
+            by_text_stage = np.zeros(len(gt.texts))
         else:
             regions = np.asarray([f["region"] for f in record["faces"]], dtype=np.float64).reshape(-1, 4)
-            fractions = coverage(boxes, regions, shape, record["width"], record["height"])
-            labelled = np.concatenate([boxes, gt.ignore])
+            text_regions = np.asarray([t["region"] for t in record.get("texts") or []], dtype=np.float64).reshape(-1, 4)
+            # Every replaced pixel counts, whichever stage replaced it.
+            covered = covered_mask(regions, shape, record["width"], record["height"])
+            covered |= covered_mask(text_regions, "box", record["width"], record["height"])
+            fractions = covered_fractions(boxes, covered)
+            text_fractions = covered_fractions(gt.texts, covered)
+            by_text_stage = covered_fractions(gt.texts, covered_mask(text_regions, "box", record["width"], record["height"]))
+            labelled = np.concatenate([boxes, gt.ignore, gt.texts])
             false_regions += int(sum(1 for r in regions if not _overlaps_any(r, labelled)))
+            text_false += int(sum(1 for r in text_regions if not _overlaps_any(r, labelled)))
+        text_covered += list(text_fractions)
+        text_by_text += list(by_text_stage)
         protected += list(fractions >= PROTECTED_COVERAGE)
         missed += [
             {"image": source, "box": [round(float(v), 1) for v in box], "covered": round(float(f), 3)}
@@ -127,7 +161,44 @@ def score_records(truth: dict[str, GroundTruth], records: list[dict[str, Any]], 
     result = rates_by_height(np.asarray(heights), np.asarray(protected, dtype=bool))
     result.update(images=len(truth), images_not_processed=missing, false_regions=false_regions,
                   ignored_faces=int(sum(len(gt.ignore) for gt in truth.values())), missed=missed)
+    if text_heights:
+        result["text"] = text_rates(
+            np.asarray(text_heights), np.asarray(text_covered), np.asarray(text_by_text), np.asarray(text_identifying, dtype=bool),
+        )
+        result["text"]["false_regions"] = text_false
     return result
+
+
+# Text at least this tall (px) is what a person reads in a photo; the text targets are
+# stated for it.
+READABLE_TEXT_HEIGHT = 12
+# Text counts as left alone when at most this share of its box is covered: most of it is
+# still readable (a region grown from a neighbouring string may clip its edge).
+LEFT_ALONE_COVERAGE = 0.2
+
+
+def text_rates(
+    heights: np.ndarray, fractions: np.ndarray, by_text_stage: np.ndarray, identifying: np.ndarray,
+) -> dict[str, Any]:
+    """Covered and left-alone rates of the text boxes. ``fractions`` counts every replaced
+    pixel; ``by_text_stage`` only the text regions: the face detectors also cover text
+    they take for a face (a sign's plate), whatever the text policy."""
+    tall = heights >= READABLE_TEXT_HEIGHT
+    covered = fractions >= PROTECTED_COVERAGE
+
+    def rate(selected: np.ndarray, hit: np.ndarray) -> float | None:
+        return round(float(hit[selected].mean()), 4) if selected.any() else None
+
+    return {
+        "regions": int(len(heights)),
+        "regions_12px_and_up": int(tall.sum()),
+        "covered_rate_12px_and_up": rate(tall, covered),
+        "identifying_12px_and_up": int((tall & identifying).sum()),
+        "identifying_covered_rate_12px_and_up": rate(tall & identifying, covered),
+        "other_12px_and_up": int((tall & ~identifying).sum()),
+        "other_left_alone_rate_12px_and_up": rate(tall & ~identifying, fractions <= LEFT_ALONE_COVERAGE),
+        "other_left_alone_by_text_stage_12px_and_up": rate(tall & ~identifying, by_text_stage <= LEFT_ALONE_COVERAGE),
+    }
 
 
 def rates_by_height(heights: np.ndarray, protected: np.ndarray) -> dict[str, Any]:
@@ -172,6 +243,17 @@ def format_table(result: dict[str, Any]) -> str:
     ]
     for label, row in result["by_height"].items():
         lines.append(f"| {label} | {row['faces']} | {row['protected']} | {_pct(row['rate'])} |")
+    text = result.get("text")
+    if text:
+        lines += [
+            "",
+            f"text >= {READABLE_TEXT_HEIGHT} px: {text['regions_12px_and_up']} regions, covered "
+            f"{_pct(text['covered_rate_12px_and_up'])}; identifying: {text['identifying_12px_and_up']}, covered "
+            f"{_pct(text['identifying_covered_rate_12px_and_up'])}; other: {text['other_12px_and_up']}, left alone "
+            f"by the text stage {_pct(text['other_left_alone_by_text_stage_12px_and_up'])} (by every stage, "
+            f"face regions included: {_pct(text['other_left_alone_rate_12px_and_up'])}); false text regions: "
+            f"{text['false_regions']}",
+        ]
     if result["images_not_processed"]:
         lines.append(f"\nnot processed (counted as unprotected): {len(result['images_not_processed'])}")
     return "\n".join(lines)

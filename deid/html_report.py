@@ -71,7 +71,8 @@ def gallery_items(
         if record["status"] == FAILED:
             item["error"] = record.get("error") or ""
         else:
-            faces = [f for f in record["faces"] if f.get("frame", 0) == 0]
+            # Text regions are outlined like faces: both are covered pixels to review.
+            faces = [f for f in record["faces"] + (record.get("texts") or []) if f.get("frame", 0) == 0]
             item.update({
                 "output": record["output"],
                 "src": image_link(report_dir, out_dir, record["output"]),
@@ -179,6 +180,7 @@ def render(
         ("failed", "failed (not written)", counts[FAILED]), ("skipped", "skipped (not images)", counts[SKIPPED]),
         ("faces", "faces covered", counts["faces"]),
         ("images_with_faces", "images with faces", counts["images_with_faces"]),
+        ("texts", "text regions covered", counts.get("texts", 0)),
         ("gps", "inputs that carried GPS", meta.get("gps", 0)),
         ("serial", "inputs that carried device serials", meta.get("serial", 0)),
         ("thumbnail", "inputs that carried embedded thumbnails", meta.get("thumbnail", 0)),

@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import ExifTags, Image, IptcImagePlugin, UnidentifiedImageError
 
-from deid.discover import IMAGE, discover
+from deid.discover import FAIL, IMAGE, discover
 from deid.formats.heif import register_heif
 from deid.metadata import find_metadata
 
@@ -36,6 +36,8 @@ def inspect_paths(paths: list[Path]) -> dict[str, Any]:
             for source in discover(path):
                 if source.kind == IMAGE:
                     files.append(inspect_file(source.path))
+                elif source.kind == FAIL:  # named as an image but not one: deid run fails it too
+                    files.append({"file": str(source.path), "error": source.reason})
         elif path.exists():
             files.append(inspect_file(path))
         else:
@@ -60,7 +62,9 @@ def inspect_file(path: Path) -> dict[str, Any]:
             result["format"] = image.format
             result["categories"] = find_metadata(image, data)
             result.update(_details(image))
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError:
+        result["error"] = "not a recognised image (its content is not any image format deid reads)"
+    except (OSError, SyntaxError, ValueError) as exc:
         result["error"] = " ".join(str(exc).split()) or type(exc).__name__
     return result
 
@@ -89,6 +93,7 @@ def _details(image: Image.Image) -> dict[str, Any]:
     }
     for group, fields in named.items():
         values = {name: _text(tags[tag]) for name, tag in fields.items() if tags.get(tag) not in (None, "", b"")}
+        values = {name: value for name, value in values.items() if value}
         if values:
             details[group] = values
     thumbnails = _thumbnails(image, ifd1)
@@ -182,7 +187,15 @@ def _icc_description(icc: bytes) -> str:
         return f"{len(icc)} bytes"
 
 
+# EXIF UserComment starts with an 8-byte character code, not part of the comment.
+_CHARSET_CODES = (b"ASCII\0\0\0", b"UNICODE\0", b"JIS\0\0\0\0\0", b"\0" * 8)
+
+
 def _text(value: Any) -> str:
+    if isinstance(value, str) and value[:8].encode("latin-1", "replace") in _CHARSET_CODES:
+        value = value[8:]
+    if isinstance(value, bytes) and value[:8] in _CHARSET_CODES:
+        value = value[8:].decode("utf-16" if value.startswith(b"UNICODE") else "utf-8", "replace")
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     return " ".join(str(value).replace("\x00", " ").split())

@@ -58,8 +58,8 @@ def anonymize_image(image: Image.Image | np.ndarray, config: Config | None = Non
             raise ValueError(f"expected a uint8 H x W or H x W x C array, got {pixels.dtype} {pixels.shape}")
         if pixels.ndim == 2:
             pixels = np.repeat(pixels[:, :, None], 3, axis=2)
-    faces, regions, out = anonymize_pixels(pixels, stages)
-    return AnonymizedImage(out, faces, regions, found)
+    covered = anonymize_pixels(pixels, stages)
+    return AnonymizedImage(covered.pixels, covered.faces, covered.regions, found)
 
 
 @dataclass(frozen=True)
@@ -305,6 +305,7 @@ def _summarise(
             SKIPPED: tally.status[SKIPPED],
             "faces": tally.faces,
             "images_with_faces": tally.images_with_faces,
+            "texts": tally.texts,
         },
         "files_with_metadata": {c: tally.metadata_found[c] for c in sorted(tally.metadata_found)},
         "failed_files": tally.failed_files,

@@ -4,6 +4,7 @@ nothing is written for it: a partly processed image must never reach OUT."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 from dataclasses import dataclass
@@ -17,12 +18,13 @@ from deid.boxes import FaceBoxes, clip_boxes
 from deid.config import Config
 from deid.decode import decode
 from deid.detect.ensemble import FaceDetector
+from deid.detect.text import TextBoxes
 from deid.discover import SourceFile, read_regular_file
 from deid.encode import encode
 from deid.errors import DecodeError, ImageError
 from deid.journal import sha256_bytes
 from deid.output import write_atomic
-from deid.report import FAILED, OK, FaceRecord, ImageRecord
+from deid.report import FAILED, OK, FaceRecord, ImageRecord, TextRecord
 
 # A write that fails for lack of space fails every later file too; the message says how
 # to go on once there is room.
@@ -39,11 +41,24 @@ class Stages:
         self.config = config
         self.detector = FaceDetector(config.detect, config.device, threads)
         self.anonymizer = build_anonymizer(config.anonymize)
+        self.text_detector = None
+        self.text_anonymizer = None
+        if config.text.policy != "off":
+            from deid.detect.text import TextDetector
+
+            self.text_detector = TextDetector(config.text.policy, config.device, threads)
+            # Text is covered in the same mode, grown by its own margin only.
+            self.text_anonymizer = build_anonymizer(dataclasses.replace(
+                config.anonymize, shape="box", margin=0.0, margin_low_score=0.0, margin_small_face=0.0,
+            ))
 
     def runtime(self) -> dict[str, Any]:
         """What ran: models with versions, devices, and why a requested device was not used."""
+        models = self.detector.model_info()
+        if self.text_detector is not None:
+            models = [*models, self.text_detector.model_info()]
         return {
-            "models": self.detector.model_info(),
+            "models": models,
             "devices": self.detector.devices,
             "notes": self.detector.notes,
         }
@@ -70,13 +85,34 @@ class FileResult:
     output_sha256: str | None  # None when nothing was written
 
 
-def anonymize_pixels(
-    pixels: np.ndarray, stages: Stages, rng: np.random.Generator | None = None,
-) -> tuple[FaceBoxes, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Covered:
+    """One frame through detect and anonymize."""
+
+    faces: FaceBoxes
+    regions: np.ndarray  # N x 4 integer xyxy of the pixels replaced for each face
+    pixels: np.ndarray
+    texts: TextBoxes | None = None  # None when text detection is off
+    text_regions: np.ndarray | None = None
+
+
+def anonymize_pixels(pixels: np.ndarray, stages: Stages, rng: np.random.Generator | None = None) -> Covered:
     height, width = pixels.shape[:2]
     faces = stages.detector.detect(pixels)
     regions = stages.anonymizer.regions(faces, width, height)
-    return faces, regions, stages.anonymizer.anonymize(pixels, faces, rng)
+    out = stages.anonymizer.anonymize(pixels, faces, rng)
+    if stages.text_detector is None:
+        return Covered(faces, regions, out)
+    # Text is found in the original pixels: a covered face's edge must not hide a badge.
+    texts = stages.text_detector.detect(pixels)
+    # A line of text is wide: its margin is a share of its height on every side, so that a
+    # long string's region does not reach over its neighbours.
+    grow = stages.config.text.margin * (texts.xyxy[:, 3] - texts.xyxy[:, 1])
+    grown = texts.xyxy + np.stack([-grow, -grow, grow, grow], axis=1)
+    as_boxes = FaceBoxes(grown, np.ones(len(texts)), np.array(texts.rules, dtype=object))
+    text_regions = stages.text_anonymizer.regions(as_boxes, width, height)
+    out = stages.text_anonymizer.anonymize(out, as_boxes, rng)
+    return Covered(faces, regions, out, texts, text_regions)
 
 
 def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
@@ -98,9 +134,9 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
         frames, faces_per_frame = [], []
         for index, pixels in enumerate(decoded.frames):
             rng = None if item.seed is None else np.random.default_rng([item.seed, index])
-            faces, regions, anonymized = anonymize_pixels(pixels, stages, rng)
-            frames.append(anonymized)
-            faces_per_frame.append((faces, regions))
+            covered = anonymize_pixels(pixels, stages, rng)
+            frames.append(covered.pixels)
+            faces_per_frame.append(covered)
         # Written in the format the discover stage saw (the output name was planned from
         # it); Pillow calls a JPEG with extra pictures "MPO", which is the same writer.
         encoded = encode(frames, source.format or decoded.format, output_config, decoded.animation, decoded.dpi)
@@ -127,8 +163,13 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
         frames=len(frames),
         faces=[
             face
-            for index, (faces, regions) in enumerate(faces_per_frame)
-            for face in _face_records(faces, regions, frames[index].shape, index)
+            for index, covered in enumerate(faces_per_frame)
+            for face in _face_records(covered.faces, covered.regions, frames[index].shape, index)
+        ],
+        texts=None if stages.text_detector is None else [
+            text
+            for index, covered in enumerate(faces_per_frame)
+            for text in _text_records(covered.texts, covered.text_regions, frames[index].shape, index)
         ],
         metadata_found=decoded.metadata_found,
     )
@@ -146,6 +187,17 @@ def _face_records(faces: FaceBoxes, regions: np.ndarray, shape: tuple[int, ...],
             frame=frame,
         )
         for box, region, score, name in zip(boxes, regions, faces.scores, faces.detectors)
+    ]
+
+
+def _text_records(texts: TextBoxes, regions: np.ndarray, shape: tuple[int, ...], frame: int) -> list[TextRecord]:
+    boxes = clip_boxes(texts.xyxy, shape[1], shape[0])
+    return [
+        TextRecord(
+            box=[round(float(v), 1) for v in box], region=[int(v) for v in region],
+            score=round(float(score), 4), detector="pp-ocrv4", rule=rule, frame=frame,
+        )
+        for box, region, score, rule in zip(boxes, regions, texts.scores, texts.rules)
     ]
 
 

@@ -41,6 +41,16 @@ class FaceRecord:
 
 
 @dataclass(frozen=True)
+class TextRecord:
+    box: list[float]  # detected text, xyxy in output pixels, clipped to the image
+    region: list[int]  # bounding box of the anonymized pixels, xyxy
+    score: float  # recognition score under "identifying", 1 under "all"
+    detector: str
+    rule: str  # why it was covered; never the text itself
+    frame: int = 0
+
+
+@dataclass(frozen=True)
 class ImageRecord:
     source: str  # relative to SRC
     output: str | None  # relative to OUT; None when nothing was written
@@ -51,12 +61,18 @@ class ImageRecord:
     frames: int | None = None  # frames or pages written (1 for a still image)
     faces: list[FaceRecord] = field(default_factory=list)
     metadata_found: list[str] = field(default_factory=list)
+    # Text regions covered; None (and absent from the report) when text detection is off.
+    texts: list[TextRecord] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow copies: the report only serializes them, and dataclasses.asdict's deep
         # copy of every face was a tenth of the main process's time on large runs.
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["faces"] = [dict(vars(face)) for face in self.faces]
+        if self.texts is None:
+            del data["texts"]
+        else:
+            data["texts"] = [dict(vars(text)) for text in self.texts]
         data["metadata_found"] = list(self.metadata_found)
         data["source"] = printable_path(self.source)
         data["output"] = None if self.output is None else printable_path(self.output)
@@ -65,7 +81,8 @@ class ImageRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageRecord:
         faces = [FaceRecord(**face) for face in data.get("faces", [])]
-        return cls(**{**data, "faces": faces})
+        texts = None if data.get("texts") is None else [TextRecord(**text) for text in data["texts"]]
+        return cls(**{**data, "faces": faces, "texts": texts})
 
 
 def printable_path(path: str) -> str:
@@ -88,6 +105,7 @@ class Tally:
     status: Counter[str] = field(default_factory=Counter)
     faces: int = 0
     images_with_faces: int = 0
+    texts: int = 0
     metadata_found: Counter[str] = field(default_factory=Counter)
     _failed: list[tuple[int, dict[str, str | None]]] = field(default_factory=list)
 
@@ -97,6 +115,7 @@ class Tally:
         if record.status == OK:
             self.faces += len(record.faces)
             self.images_with_faces += bool(record.faces)
+            self.texts += len(record.texts or [])
         elif record.status == FAILED:
             self._failed.append((index, {"source": record.source, "error": record.error}))
 
