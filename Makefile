@@ -24,6 +24,9 @@ install: $(BIN)/deid
 demo: install
 	rm -rf sample_out sample_out.report
 	$(BIN)/deid run sample_data sample_out --workers 1
+	@echo
+	@echo "deid is installed in $(VENV)/: run it as $(BIN)/deid, or first '. $(BIN)/activate' and then 'deid'."
+	@echo "Next: open sample_out.report/index.html in a browser, or try '$(BIN)/deid run --help'."
 
 # exiftool is the independent metadata reader the tests check outputs with; chromium
 # renders the HTML report for its tests.

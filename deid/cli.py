@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
+import time
 from pathlib import Path
 
 from deid import __version__
@@ -39,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
             "copied. Images that cannot be processed completely are never written."
         ),
     )
-    run.add_argument("src", metavar="SRC", type=Path, help="folder of images (read only; searched recursively)")
+    run.add_argument("src", metavar="SRC", type=Path,
+                     help="folder of images (read only; searched recursively), or one image file")
     run.add_argument("out", metavar="OUT", type=Path, help="output folder; must not be inside SRC")
     run.add_argument(
         "--config", type=Path, metavar="TOML",
@@ -127,6 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
         "on this machine",
     )
     run.add_argument(
+        "--files-from", type=Path, metavar="LIST",
+        help="process only the files named in LIST, one per line, relative to SRC (or absolute "
+        "inside it). Default: every file under SRC",
+    )
+    run.add_argument(
+        "--dry-run", action="store_true",
+        help="list what would be done to each file (output name, or why it is skipped or "
+        "refused) and write nothing",
+    )
+    run.add_argument(
         "--verify", action="store_true",
         help="when the run is done, audit OUT as 'deid verify OUT --source SRC' does and exit 1 "
         "if it finds anything. Default: off (verify is slower than the run itself)",
@@ -167,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure the protected-face rate on images with ground-truth face boxes",
         description=(
             "Run the real pipeline on IMAGES_DIR and score it against GT_JSON: a face counts "
-            "as protected when the union of anonymized regions covers at least 80%% of its "
+            "as protected when the union of anonymized regions covers at least 80% of its "
             "box. Prints the rate overall and by face height, the regions that overlap no "
             "ground-truth face, and images/s; writes the same as JSON."
         ),
@@ -182,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--workers", type=int, metavar="N", help="worker processes. Default: the config's")
     evaluate.add_argument("--text", choices=TEXT_POLICIES, help="text covering policy. Default: the config's")
     evaluate.add_argument(
-        "--json", type=Path, metavar="PATH", dest="json_out",
-        help="where to write the JSON result. Default: eval-<IMAGES_DIR name>.json in the current folder",
+        "--out", "--json", type=Path, metavar="PATH", dest="json_out",
+        help="write the result as JSON here: totals, rates by face height, and every face not "
+        "protected (image, box, share covered). Default: not written (the table is printed)",
     )
     inspect = commands.add_parser(
         "inspect",
@@ -227,11 +241,24 @@ def command_run(args: argparse.Namespace) -> int:
     import deid
 
     config = config_with_overrides(args)
+    files = None
+    if args.files_from is not None:
+        try:
+            text = args.files_from.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read --files-from {args.files_from}: {exc.strerror or exc}") from None
+        files = [line.strip() for line in text.splitlines() if line.strip()]
+    if args.dry_run:
+        from deid.pipeline import plan_run
+
+        for line in plan_run(args.src, config, files):
+            print(line)
+        return EXIT_OK
     bar = _ProgressBar()
     try:
         summary = deid.run(args.src, args.out, config=config, report_dir=args.report,
                            overwrite=args.overwrite, progress=bar.update,
-                           resume=args.resume)
+                           resume=args.resume, files=files)
     finally:
         bar.close()
     counts = summary.counts
@@ -239,6 +266,11 @@ def command_run(args: argparse.Namespace) -> int:
         f"{counts['inputs']} files: {counts['ok']} ok, {counts['failed']} failed, "
         f"{counts['skipped']} skipped; {counts['faces']} faces covered"
     )
+    resumed = summary.details.get("resume")
+    if resumed is not None:
+        reasons = ", ".join(f"{count} {why}" for why, count in resumed["redone"].items()) or "none"
+        print(f"resume: kept {resumed['kept']} files already done; processed {sum(resumed['redone'].values())} "
+              f"({reasons})")
     print(f"output: {summary.out_dir}")
     print(f"report: {summary.report_dir}")
     for warning in summary.warnings:
@@ -276,16 +308,32 @@ def _verify(out: Path, report: Path | None, source: Path | None, device: str, wo
     return EXIT_FAILED if result.exit_code else EXIT_OK
 
 
+# Off a terminal (a log file, a pipe, a batch job), a progress line this often.
+PROGRESS_INTERVAL_S = 30.0
+
+
 class _ProgressBar:
-    """A tqdm bar on a terminal; nothing when stderr is piped or redirected."""
+    """A tqdm bar on a terminal; off a terminal (`> log`, `| tee`, a Slurm job), a line
+    every PROGRESS_INTERVAL_S seconds: files done, failed, images/s, time left."""
 
     def __init__(self) -> None:
         self._bar = None
+        self._started = time.monotonic()
+        self._last_line = self._started
+        self._failed = 0
 
     def update(self, done: int, total: int, record: object) -> None:
+        self._failed += getattr(record, "status", None) == "failed"
+        if not sys.stderr.isatty():
+            now = time.monotonic()
+            if now - self._last_line >= PROGRESS_INTERVAL_S or (done == total and now - self._started >= PROGRESS_INTERVAL_S):
+                self._last_line = now
+                rate = done / max(now - self._started, 1e-9)
+                left = f"{(total - done) / rate:.0f} s" if rate > 0 else "?"
+                print(f"deid: {done}/{total} files, {self._failed} failed, {rate:.1f} files/s, about {left} left",
+                      file=sys.stderr, flush=True)
+            return
         if self._bar is None:
-            if not sys.stderr.isatty():
-                return
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, unit="file", file=sys.stderr)
@@ -308,9 +356,14 @@ def command_eval(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, text=dataclasses.replace(config.text, policy=args.text))
     result = evaluate(args.images_dir, args.gt_json, config)
     print(format_table(result))
-    out = args.json_out or Path(f"eval-{args.images_dir.resolve().name}.json")
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"written: {out}")
+    if args.json_out is None:
+        print("(add --out RESULT.json to keep the per-face results)")
+        return EXIT_OK
+    try:
+        args.json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.json_out}: {exc.strerror or exc}; give another --out") from None
+    print(f"written: {args.json_out}")
     return EXIT_OK
 
 
@@ -333,9 +386,21 @@ def command_inspect(args: argparse.Namespace) -> int:
 COMMANDS = {"run": command_run, "verify": command_verify, "eval": command_eval, "inspect": command_inspect}
 
 
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    terminated = []
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        # A batch scheduler's stop: ended like Ctrl-C (the workers are stopped, the
+        # journal keeps what is done), then reported with the code of SIGTERM.
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:
@@ -346,8 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(
-            "deid: interrupted; files already written are complete. Run the same command with "
-            "--resume to finish",
+            f"deid: {'terminated' if terminated else 'interrupted'}; files already written are complete. "
+            "Run the same command with --resume to finish",
             file=sys.stderr,
         )
-        return 130
+        return EXIT_TERMINATED if terminated else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)

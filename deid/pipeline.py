@@ -5,6 +5,9 @@ report. Nothing here touches pixels or bytes itself."""
 from __future__ import annotations
 
 import contextlib
+import datetime
+import sys
+from collections import Counter
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from deid.anonymize import build_anonymizer
 from deid.boxes import FaceBoxes
 from deid.config import Config, OutputConfig
 from deid.decode import to_srgb_pixels
-from deid.discover import FAIL, IMAGE, SourceFile, discover
+from deid.discover import FAIL, IMAGE, SourceFile, classify, discover
 from deid.encode import output_suffix
 from deid.errors import DeidError, UsageError
 from deid.html_report import write_html_report
@@ -88,34 +91,39 @@ def run(
     overwrite: bool = False,
     progress: Progress | None = None,
     resume: bool = False,
+    files: list[str | Path] | None = None,
 ) -> RunSummary:
     """Write a sanitized copy of the image tree ``src`` into ``out`` and a report into
-    ``report_dir`` (default ``<out>.report`` beside ``out``).
+    ``report_dir`` (default ``<out>.report`` beside ``out``). ``src`` may be a single
+    image file; ``files`` limits the run to these files of ``src``.
 
     ``resume`` continues an interrupted run into the same ``out`` and report folder: an
     image already done with the same content and config is not processed again.
     """
     config = config or Config()
     started = time.monotonic()
+    started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     src_dir, out_dir = Path(src), Path(out)
     report = Path(report_dir) if report_dir is not None else default_report_dir(out_dir)
-    check_paths(src_dir, out_dir, report, overwrite or resume)
+    sources = list_sources(src_dir, files)
+    if src_dir.is_file():
+        src_dir = src_dir.parent
+    check_paths(src_dir, out_dir, report, overwrite or resume, single_file=Path(src).is_file())
     if config.engine == "ray":
         from deid.ray_engine import import_ray
 
         import_ray()  # a missing extra is a usage error before anything is written
-    sources = list(discover(src_dir))
     try:
         report.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DeidError(f"cannot create the report folder {report}: {exc.strerror or exc}") from None
     with RunLock(report):
-        return _run_locked(src_dir, out_dir, report, sources, config, progress, resume, started)
+        return _run_locked(src_dir, out_dir, report, sources, config, progress, resume, started, started_at)
 
 
 def _run_locked(
     src_dir: Path, out_dir: Path, report: Path, sources: list[SourceFile], config: Config,
-    progress: Progress | None, resume: bool, started: float,
+    progress: Progress | None, resume: bool, started: float, started_at: str,
 ) -> RunSummary:
     order = {printable_path(s.relative): index for index, s in enumerate(sources)}
     images = [s for s in sources if s.kind == IMAGE]
@@ -132,7 +140,7 @@ def _run_locked(
     except OSError as exc:
         raise DeidError(f"cannot prepare {out_dir} and {report}: {exc.strerror or exc}") from None
     fingerprint = config_fingerprint(config.to_dict(), _version("deid"))
-    done, todo = _split_done(items, journal, fingerprint, out_dir)
+    done, todo, redo_reasons = _split_done(items, journal, fingerprint, out_dir)
     workers = min(config.workers or usable_cores(), max(len(todo), 1))
     # --workers 1 runs in this process, the simplest to debug. Otherwise files go to worker
     # processes even on one core, so that a crash in native code fails only its own file.
@@ -178,9 +186,20 @@ def _run_locked(
         finally:
             journal.close()
         summary = _summarise(tally, config, runtime, workers, time.monotonic() - started)
+        if not images:
+            summary["warnings"].append(
+                f"no image found in {src_dir}" + (f" ({len(sources)} files, none of them an image)" if sources else " (it is empty)")
+                + "; check the path"
+            )
         summary["source_dir"] = str(src_dir)
         summary["output_dir"] = str(out_dir)
+        summary["source_dir_absolute"] = str(src_dir.resolve())
+        summary["output_dir_absolute"] = str(out_dir.resolve())
+        summary["started_at"] = started_at
+        summary["command"] = [printable_path(arg) for arg in sys.argv]
         summary["resumed"] = len(done)
+        if resume:
+            summary["resume"] = {"kept": len(done), "redone": dict(redo_reasons.most_common())}
         try:
             write_report(report, spool, summary)
             write_html_report(report, out_dir)
@@ -193,25 +212,37 @@ def _run_locked(
 
 def _split_done(
     items: list[WorkItem], journal: Journal, fingerprint: str, out_dir: Path,
-) -> tuple[list[JournalEntry], list[WorkItem]]:
-    """Journal entries still valid for a resumed run, and the images left to process. An
-    entry holds when the image was written, with the same config, from the same input
-    content, and its output is still there unchanged; failed images are tried again."""
-    done, todo = [], []
+) -> tuple[list[JournalEntry], list[WorkItem], Counter[str]]:
+    """Journal entries still valid for a resumed run, the images left to process, and why
+    each was not kept. An entry holds when the image was written, with the same config,
+    from the same input content, and its output is still there unchanged; failed images
+    are tried again."""
+    done, todo, why = [], [], Counter()
     for item in items:
         entry = journal.previous.get(printable_path(item.source.relative))
-        if (
-            entry is not None
-            and entry.record.status == OK
-            and entry.config_sha256 == fingerprint
-            and entry.record.output == printable_path(item.output)
-            and _sha256_or_none(item.source.path) == entry.input_sha256
-            and _sha256_or_none(out_dir / item.output) == entry.output_sha256
-        ):
+        reason = _redo_reason(item, entry, fingerprint, out_dir)
+        if reason is None:
             done.append(entry)
         else:
             todo.append(item)
-    return done, todo
+            why[reason] += 1
+    return done, todo, why
+
+
+def _redo_reason(item: WorkItem, entry: JournalEntry | None, fingerprint: str, out_dir: Path) -> str | None:
+    if entry is None:
+        return "not done before"
+    if entry.record.status != OK:
+        return "failed before"
+    if entry.config_sha256 != fingerprint:
+        return "config or deid version changed"
+    if entry.record.output != printable_path(item.output):
+        return "output name changed"
+    if _sha256_or_none(item.source.path) != entry.input_sha256:
+        return "input changed"
+    if _sha256_or_none(out_dir / item.output) != entry.output_sha256:
+        return "output missing or changed"
+    return None
 
 
 def _sha256_or_none(path: Path) -> str | None:
@@ -265,13 +296,62 @@ def seeded(items: list[WorkItem], key: bytes) -> list[WorkItem]:
     ]
 
 
-def check_paths(src: Path, out: Path, report: Path, overwrite: bool) -> None:
+def plan_run(src: str | Path, config: Config | None = None, files: list[str | Path] | None = None) -> list[str]:
+    """What ``run`` would do to each file of ``src``, one line each, writing nothing: the
+    output name of each image (with --rename hash, keyed with a throwaway key, so the
+    names are not the ones a run will write), or why a file is skipped or refused."""
+    import tempfile
+
+    config = config or Config()
+    sources = list_sources(Path(src), files)
+    images = [s for s in sources if s.kind == IMAGE]
+    with tempfile.TemporaryDirectory() as scratch:
+        items, clashes = plan_outputs(images, config.output, Path(scratch))
+    planned = {item.source.relative: item.output for item in items}
+    refused = {result.record.source: result.record.error for result in clashes}
+    lines = []
+    for source in sources:
+        name = printable_path(source.relative)
+        if source.kind == IMAGE and source.relative in planned:
+            lines.append(f"write   {name} -> {printable_path(planned[source.relative])}")
+        elif source.kind == IMAGE:
+            lines.append(f"fail    {name}: {refused.get(source.relative)}")
+        else:
+            lines.append(f"{'fail' if source.kind == FAIL else 'skip'}    {name}: {source.reason}")
+    images_count = len(planned)
+    lines.append(f"{len(sources)} files: {images_count} would be written, {len(sources) - images_count} not")
+    return lines
+
+
+def list_sources(src: Path, files: list[str | Path] | None) -> list[SourceFile]:
+    """Every file under the folder ``src``; the image ``src`` alone; or the ``files`` of
+    ``src`` (absolute, or relative to it), in the order given."""
     if not src.exists():
-        raise UsageError(f"source folder {src} does not exist; give the folder of images to sanitize")
+        raise UsageError(f"source {src} does not exist; give the folder of images (or one image) to sanitize")
+    if src.is_file():
+        if files:
+            raise UsageError("--files-from needs SRC to be the folder the listed files are in")
+        return [classify(src, src.name)]
     if not src.is_dir():
-        raise UsageError(f"source {src} is not a folder; give the folder that holds the images")
+        raise UsageError(f"source {src} is neither a folder nor a file")
+    if files is None:
+        return list(discover(src))
+    root, listed = src.resolve(), []
+    for name in files:
+        path = Path(name) if Path(name).is_absolute() else src / name
+        if not path.resolve().is_relative_to(root):
+            raise UsageError(f"listed file {name} is not inside {src}; list files of SRC only")
+        if not path.is_file():
+            raise UsageError(f"listed file {name} does not exist in {src}")
+        listed.append(classify(path, path.resolve().relative_to(root).as_posix()))
+    return listed
+
+
+def check_paths(src: Path, out: Path, report: Path, overwrite: bool, single_file: bool = False) -> None:
     src_r, out_r, report_r = src.resolve(), out.resolve(), report.resolve()
-    if out_r == src_r or out_r.is_relative_to(src_r):
+    if single_file:
+        pass  # OUT may be beside the photo, in the folder that holds it
+    elif out_r == src_r or out_r.is_relative_to(src_r):
         raise UsageError(f"output {out} is inside the source {src}; choose an output folder outside it")
     if src_r.is_relative_to(out_r):
         raise UsageError(f"source {src} is inside the output {out}; choose an output folder outside it")
@@ -280,7 +360,7 @@ def check_paths(src: Path, out: Path, report: Path, overwrite: bool) -> None:
             f"report folder {report} is inside the output {out}; it names the original files, "
             "so keep it outside the dataset"
         )
-    if report_r == src_r or report_r.is_relative_to(src_r):
+    if not single_file and (report_r == src_r or report_r.is_relative_to(src_r)):
         raise UsageError(f"report folder {report} is inside the source {src}; put it elsewhere")
     if out.exists() and not out.is_dir():
         raise UsageError(f"output {out} exists and is not a folder")

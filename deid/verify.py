@@ -341,6 +341,15 @@ def _audit_all(
         for task in tasks:
             yield auditor.check(task, max_pixels)
         return
+    from deid.workers import caller_script_not_reimported
+
+    with caller_script_not_reimported():
+        yield from _audit_in_pool(tasks, device, audit, reid, workers, max_pixels)
+
+
+def _audit_in_pool(
+    tasks: list[AuditTask], device: str, audit: bool, reid: bool, workers: int, max_pixels: int,
+) -> Iterator[FileAudit]:
     executor = concurrent.futures.ProcessPoolExecutor(
         max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker, initargs=(device, audit, reid),

@@ -10,13 +10,16 @@ worker, and only a file that kills its worker again is reported as failed.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import importlib.machinery
 import multiprocessing
 import os
 import signal
+import sys
 from collections import deque
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from deid.config import Config
 from deid.errors import DeidError
@@ -92,6 +95,26 @@ def cores_from_quota(quota: str, period: str) -> int | None:
     return -(-quota_us // period_us)
 
 
+@contextlib.contextmanager
+def caller_script_not_reimported() -> Iterator[None]:
+    """While worker processes start, keep them from running the caller's script again.
+
+    A spawned worker normally re-imports the script that started the parent, so a script
+    calling ``deid.run(...)`` at its top level (as the README's example does) would run it
+    again in every worker, which Python refuses while the worker starts. Worker code lives
+    in deid's own modules and needs nothing from the script, so the script is announced
+    to the workers as a ``__main__`` module, which multiprocessing never re-imports."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None or not getattr(main, "__file__", None):
+        yield
+        return
+    main.__spec__ = importlib.machinery.ModuleSpec("deid.__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = None
+
+
 def process_all(
     items: list[WorkItem], out_dir: Path, config: Config, workers: int, on_result: OnResult,
     task: Task | None = None, in_process: bool = False, run: str = "",
@@ -108,6 +131,14 @@ def process_all(
         for item in items:
             on_result(process_file(item, out_dir, stages))
         return stages.runtime()
+    with caller_script_not_reimported():
+        return _process_in_pool(items, out_dir, config, workers, on_result, task, threads, run)
+
+
+def _process_in_pool(
+    items: list[WorkItem], out_dir: Path, config: Config, workers: int, on_result: OnResult, task: Task,
+    threads: int, run: str,
+) -> dict[str, Any]:
     pending, suspects = deque(items), []
     runtime: dict[str, Any] | None = None
     while pending:

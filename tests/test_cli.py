@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +181,102 @@ def test_other_modes_from_the_command_line(tmp_path, mode):
     (face,) = sample_truth()["astronaut.jpg"]
     before, after = load_pixels(src / "a.jpg"), load_pixels(tmp_path / "out" / "a.jpg")
     assert changed_fraction(before, after, face) > 0.3
+
+
+def test_eval_writes_nothing_into_the_current_folder_unless_asked(tmp_path):
+    from conftest import PROJECT
+
+    result = subprocess.run(
+        [sys.executable, "-m", "deid", "eval", PROJECT / "sample_data", PROJECT / "sample_data" / "faces.json",
+         "--workers", "1"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert list(tmp_path.iterdir()) == []
+    assert "--out" in result.stdout
+    assert "80%%" not in run_cli("eval", "--help").stdout
+
+
+def test_an_empty_source_is_warned_about(tmp_path):
+    (tmp_path / "src").mkdir()
+    result = run_cli("run", tmp_path / "src", tmp_path / "out")
+    assert result.returncode == 0
+    assert "no image found" in result.stderr and "empty" in result.stderr
+
+
+def test_progress_off_a_terminal_is_a_line_every_interval(monkeypatch, capsys):
+    import deid.cli
+    from deid.report import ImageRecord
+
+    monkeypatch.setattr(deid.cli, "PROGRESS_INTERVAL_S", 0.0)
+    bar = deid.cli._ProgressBar()
+    bar.update(1, 3, ImageRecord("a.jpg", "a.jpg", "ok"))
+    bar.update(2, 3, ImageRecord("b.jpg", None, "failed", error="x"))
+    bar.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert lines[-1].startswith("deid: 2/3 files, 1 failed, ") and "left" in lines[-1]
+
+
+def test_progress_lines_wait_for_the_interval(monkeypatch, capsys):
+    import deid.cli
+
+    monkeypatch.setattr(deid.cli, "PROGRESS_INTERVAL_S", 3600.0)
+    bar = deid.cli._ProgressBar()
+    for done in range(1, 5):
+        bar.update(done, 4, None)
+    assert capsys.readouterr().err == ""
+
+
+def test_resume_says_what_it_kept_and_why_it_redid_the_rest(tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(SAMPLE_DATA, src)
+    first = run_cli("run", src, tmp_path / "out", "--workers", "1")
+    assert first.returncode == 0, first.stderr
+    again = run_cli("run", src, tmp_path / "out", "--workers", "1", "--resume")
+    assert "resume: kept 3 files already done; processed 0 (none)" in again.stdout
+    changed = run_cli("run", src, tmp_path / "out", "--workers", "1", "--resume", "--margin", "0.5")
+    assert "resume: kept 0 files already done; processed 3 (3 config or deid version changed)" in changed.stdout
+
+
+def test_a_single_image_as_source(tmp_path):
+    photo = tmp_path / "photo.jpg"
+    shutil.copy(SAMPLE_DATA / "astronaut.jpg", photo)
+    result = subprocess.run(
+        [sys.executable, "-m", "deid", "run", "photo.jpg", "clean"], capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "clean").iterdir()) == ["photo.jpg"]
+    record = read_records(tmp_path / "clean.report")[0]
+    assert record["source"] == "photo.jpg" and record["faces"]
+
+
+def test_dry_run_lists_and_writes_nothing(tmp_path):
+    result = run_cli("run", SAMPLE_DATA, tmp_path / "out", "--dry-run", "--rename", "sequential")
+    assert result.returncode == 0, result.stderr
+    assert "write   astronaut.jpg -> 000001.jpg" in result.stdout
+    assert "skip    NOTES.txt: not an image" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_files_from_processes_only_the_listed_files(tmp_path):
+    listing = tmp_path / "list.txt"
+    listing.write_text("people/grace_hopper.jpg\n\n")
+    result = run_cli("run", SAMPLE_DATA, tmp_path / "out", "--files-from", listing, "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert [p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg")] == [
+        "people/grace_hopper.jpg"
+    ]
+    listing.write_text("../elsewhere.jpg\n")
+    refused = run_cli("run", SAMPLE_DATA, tmp_path / "out2", "--files-from", listing)
+    assert refused.returncode == 2 and "not inside" in refused.stderr
+
+
+def test_a_packaged_preset_by_name_from_another_folder(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "deid", "run", SAMPLE_DATA / "astronaut.jpg", "out", "--config", "fast"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "out.report" / "summary.json").read_text())
+    assert summary["config"]["detect"]["detectors"][0]["scales"] == [0.75]
