@@ -4,7 +4,7 @@
 
 * floor: decode and encode of the same files with the same libraries deid uses (Pillow,
   deid's own decode and encode stages), in as many worker processes as deid, no detection;
-* deid: ``deid run`` with deid/presets/default.toml and deid/presets/fast.toml;
+* deid: ``deid run`` with the default and fast presets;
 * deface: its command line at its defaults (``pip install deface`` into a virtual
   environment this script creates under .bench/, once) on a copy of the same images.
 
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--venv", type=Path, default=PROJECT / ".bench" / "deface-venv")
     args = parser.parse_args()
     gt = args.gt or args.data.parent / "faces.json"
-    sys.path.insert(0, str(PROJECT))
+    sys.path.insert(0, str(PROJECT / "src"))
     from deid.evaluate import load_ground_truth
     from deid.workers import usable_cores
 
@@ -94,7 +94,7 @@ def main() -> None:
 
 def deid_command(data: Path, out: Path, preset: str, workers: int) -> list[str]:
     return [sys.executable, "-m", "deid", "run", str(data), str(out), "--config",
-            str(PROJECT / "deid" / "presets" / f"{preset}.toml"), "--workers", str(workers)]
+            str(PROJECT / "src" / "deid" / "presets" / f"{preset}.toml"), "--workers", str(workers)]
 
 
 def deface_command(deface: Path, data: Path, out: Path) -> list[str]:
@@ -242,7 +242,7 @@ def _floor_one(path: Path, data: Path, out: Path) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--floor":
-        sys.path.insert(0, str(PROJECT))
+        sys.path.insert(0, str(PROJECT / "src"))
         floor(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
     else:
         main()

@@ -26,9 +26,9 @@ CONFIGS = {
     "BlazeFace alone": PROJECT / "scripts" / "bench_configs" / "blazeface.toml",
     "CenterFace alone": PROJECT / "scripts" / "bench_configs" / "centerface_single.toml",
     "CenterFace alone float32": PROJECT / "scripts" / "bench_configs" / "centerface_single_float32.toml",
-    "default": PROJECT / "deid" / "presets" / "default.toml",
-    "strict": PROJECT / "deid" / "presets" / "strict.toml",
-    "fast": PROJECT / "deid" / "presets" / "fast.toml",
+    "default": PROJECT / "src" / "deid" / "presets" / "default.toml",
+    "strict": PROJECT / "src" / "deid" / "presets" / "strict.toml",
+    "fast": PROJECT / "src" / "deid" / "presets" / "fast.toml",
 }
 SETS = ("wider", "wider_train", "caltech", "crowds")
 

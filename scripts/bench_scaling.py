@@ -72,8 +72,8 @@ def repeated(data: Path, target: Path, count: int) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "faces" / "caltech")
-    parser.add_argument("--config", type=Path, default=PROJECT / "deid" / "presets" / "fast.toml")
-    parser.add_argument("--workers-config", type=Path, default=PROJECT / "deid" / "presets" / "default.toml")
+    parser.add_argument("--config", type=Path, default=PROJECT / "src" / "deid" / "presets" / "fast.toml")
+    parser.add_argument("--workers-config", type=Path, default=PROJECT / "src" / "deid" / "presets" / "default.toml")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--parts", default="workers,ray,files", help="which measurements, comma-separated")
     parser.add_argument("--one-run", nargs=5, metavar=("SRC", "OUT", "WORKERS", "CORES", "ENGINE"), help=argparse.SUPPRESS)
@@ -173,7 +173,7 @@ def measured_run(
 
 
 def one_run(src: Path, out: Path, config_path: Path, workers: int, engine: str = "local") -> dict[str, float]:
-    sys.path.insert(0, str(PROJECT))
+    sys.path.insert(0, str(PROJECT / "src"))
     import deid
 
     config = dataclasses.replace(deid.load_config(config_path), workers=workers, engine=engine)

@@ -1,5 +1,5 @@
 """Measure the activation ranges CenterFace's int8 model is quantized with, and store them
-in deid/detect/centerface_int8.json.
+in src/deid/detect/centerface_int8.json.
 
 The calibration photos are the real camera files of ../shared/data/metadata/exif_samples
 (people, streets, rooms, landscapes), not the face sets the recall is measured on, each
@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
 
 from deid.decode import decode  # noqa: E402
 from deid.detect.centerface import INPUT_NAME, SIZE_MULTIPLE, float_model, shipped_model_path  # noqa: E402

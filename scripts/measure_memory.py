@@ -65,7 +65,7 @@ def measure_one(config_path: str, file: str | None) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=str(PROJECT / "deid" / "presets" / "default.toml"))
+    parser.add_argument("--config", default=str(PROJECT / "src" / "deid" / "presets" / "default.toml"))
     parser.add_argument("--child", nargs="?", const="", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:

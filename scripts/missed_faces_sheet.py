@@ -36,7 +36,7 @@ def main() -> int:
     parser.add_argument("--min-height", type=float, default=16.0, help="smallest face shown (px). Default: 16")
     parser.add_argument("--columns", type=int, default=12, help="crops per row. Default: 12")
     args = parser.parse_args()
-    sys.path.insert(0, str(PROJECT))
+    sys.path.insert(0, str(PROJECT / "src"))
     if args.eval_json:
         result = json.loads(args.eval_json.read_text(encoding="utf-8"))
     else:

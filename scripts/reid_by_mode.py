@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
+sys.path.insert(0, str(PROJECT / "src"))
 
 from deid.config import AnonymizeConfig, Config, OutputConfig  # noqa: E402
 

@@ -80,7 +80,7 @@ def mutate(data: bytes, mutations: list[tuple[str, float, int]]) -> bytes:
 
 @pytest.fixture(scope="module")
 def stages():
-    return cached_stages(load_config(PROJECT / "deid" / "presets" / "fast.toml"))
+    return cached_stages(load_config(PROJECT / "src" / "deid" / "presets" / "fast.toml"))
 
 
 @settings(

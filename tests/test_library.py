@@ -65,3 +65,20 @@ def test_importing_deid_loads_no_model_runtime():
     code = "import sys, deid; print('mediapipe' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False" and out.stderr == ""
+
+
+def test_a_folder_named_deid_in_the_current_folder_does_not_shadow_the_package(tmp_path):
+    """A clone named deid/ beside a user's script: with the src layout it holds no package."""
+    import subprocess
+    import sys
+
+    clone = tmp_path / "deid"
+    (clone / "src").mkdir(parents=True)
+    (clone / "README.md").write_text("a clone")
+    result = subprocess.run(
+        [sys.executable, "-c", "import deid; print(deid.__file__); deid.load_config('strict')"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("deid/__init__.py")
+    assert not result.stdout.strip().startswith(str(clone) + "/__init__")

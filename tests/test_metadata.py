@@ -31,7 +31,7 @@ def cleaned(shared_data, tmp_path_factory):
     src = shared_data / "metadata"
     # Metadata is the subject here, not detection: the fast preset keeps this quick on
     # 12-megapixel camera files.
-    result = run_cli("run", src, tmp / "out", "--workers", "2", "--config", PROJECT / "deid" / "presets" / "fast.toml")
+    result = run_cli("run", src, tmp / "out", "--workers", "2", "--config", PROJECT / "src" / "deid" / "presets" / "fast.toml")
     assert result.returncode in (0, 1), result.stderr
     records = {r["source"]: r for r in read_records(tmp / "out.report")}
     return src, tmp / "out", records
