@@ -143,11 +143,11 @@ def score_records(truth: dict[str, GroundTruth], records: list[dict[str, Any]], 
             regions = np.asarray([f["region"] for f in record["faces"]], dtype=np.float64).reshape(-1, 4)
             text_regions = np.asarray([t["region"] for t in record.get("texts") or []], dtype=np.float64).reshape(-1, 4)
             # Every replaced pixel counts, whichever stage replaced it.
-            covered = covered_mask(regions, shape, record["width"], record["height"])
-            covered |= covered_mask(text_regions, "box", record["width"], record["height"])
+            by_text = covered_mask(text_regions, "box", record["width"], record["height"])
+            covered = covered_mask(regions, shape, record["width"], record["height"]) | by_text
             fractions = covered_fractions(boxes, covered)
             text_fractions = covered_fractions(gt.texts, covered)
-            by_text_stage = covered_fractions(gt.texts, covered_mask(text_regions, "box", record["width"], record["height"]))
+            by_text_stage = covered_fractions(gt.texts, by_text)
             labelled = np.concatenate([boxes, gt.ignore, gt.texts])
             false_regions += int(sum(1 for r in regions if not _overlaps_any(r, labelled)))
             text_false += int(sum(1 for r in text_regions if not _overlaps_any(r, labelled)))

@@ -5,11 +5,11 @@ report. Nothing here touches pixels or bytes itself."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import sys
-from collections import Counter
-import dataclasses
 import time
+from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path, PurePosixPath
@@ -32,8 +32,8 @@ from deid.metadata import find_metadata
 from deid.names import KEY_FILE, OutputNamer
 from deid.output import run_temp_prefix, set_temp_identity
 from deid.process import FileResult, WorkItem, anonymize_pixels, cached_stages, failed_result
-from deid.runlock import RunLock, run_id
 from deid.report import FAILED, OK, SKIPPED, ImageRecord, RecordSpool, Tally, clear_report, printable_path, write_report
+from deid.runlock import RunLock, run_id
 from deid.workers import process_all, usable_cores
 
 Progress = Callable[[int, int, ImageRecord], None]
@@ -106,9 +106,10 @@ def run(
     src_dir, out_dir = Path(src), Path(out)
     report = Path(report_dir) if report_dir is not None else default_report_dir(out_dir)
     sources = list_sources(src_dir, files)
-    if src_dir.is_file():
+    single_file = src_dir.is_file()
+    if single_file:
         src_dir = src_dir.parent
-    check_paths(src_dir, out_dir, report, overwrite or resume, single_file=Path(src).is_file())
+    check_paths(src_dir, out_dir, report, overwrite or resume, single_file=single_file)
     if config.engine == "ray":
         from deid.ray_engine import import_ray
 

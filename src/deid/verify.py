@@ -24,9 +24,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import multiprocessing
-import os
 import random
-import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -366,8 +364,8 @@ def _audit_in_pool(
     except concurrent.futures.process.BrokenProcessPool:
         raise DeidError("a verify worker process died (out of memory?); rerun with --workers 1") from None
     finally:
-        for process in list(getattr(executor, "_processes", {}).values()):
-            if in_flight or pending:
+        if in_flight or pending:  # stopped early: do not wait for the files in progress
+            for process in list(getattr(executor, "_processes", {}).values()):
                 process.terminate()
         executor.shutdown(wait=True, cancel_futures=True)
 
@@ -378,10 +376,9 @@ _AUDITOR_ERROR: Exception | None = None
 
 def _init_worker(device: str, audit: bool, reid: bool) -> None:
     global _AUDITOR, _AUDITOR_ERROR
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
+    from deid.workers import quiet_worker
+
+    quiet_worker()
     try:
         _AUDITOR = Auditor(device, audit, reid, threads=1)
     except Exception as exc:  # reported with the first file

@@ -222,19 +222,25 @@ _WORKER_STAGES: Stages | None = None
 _WORKER_ERROR: Exception | None = None
 
 
+def quiet_worker() -> None:
+    """What every worker process does first.
+
+    Ctrl-C reaches every process of the terminal's group; the main process alone decides
+    what an interrupt means (it stops the workers). Native model runtimes log start-up
+    notices straight to file descriptor 2 from their own threads; a worker reports only
+    through its return values, so its stderr is closed off to keep the user's terminal to
+    deid's own output."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
 def _init_worker(config: Config, threads: int, run: str) -> None:
     global _WORKER_STAGES, _WORKER_ERROR
     if run:
         set_temp_identity(run)
-    # Ctrl-C reaches every process of the terminal's group; the main process alone
-    # decides what an interrupt means (it stops the workers).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Native model runtimes log start-up notices straight to file descriptor 2 from their
-    # own threads; a worker reports only through its return values, so its stderr is
-    # closed off to keep the user's terminal to deid's own output.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
+    quiet_worker()
     try:
         _WORKER_STAGES = Stages(config, threads)
     except Exception as exc:  # reported by _worker_runtime in the main process
