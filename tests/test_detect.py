@@ -12,8 +12,9 @@ from deid.boxes import FaceBoxes, merge_overlapping
 from deid.config import DetectConfig, DetectorConfig
 from deid.detect.ensemble import FaceDetector
 from deid.detect.fusion import fuse_passes
-from deid.detect.multiscale import TILE_OVERLAP, mirror_boxes, pass_scales, plan_passes, run_passes, scaled_window, tile_spans, tile_windows, tiles
-from deid.device import CPU_PROVIDER, CUDA_PROVIDER, onnx_providers
+from deid.detect.closer import MIN_REGION, closer_look_regions
+from deid.detect.multiscale import TILE_OVERLAP, Crop, mirror_boxes, pass_crops, pass_scales, plan_passes, run_passes, scaled_window, tile_spans, tile_windows
+from deid.device import CPU_PROVIDER, CUDA_PROVIDER, choose_device, onnx_providers
 from deid.evaluate import coverage
 
 from conftest import SAMPLE_DATA, load_pixels, run_cli
@@ -39,6 +40,45 @@ def test_device_selection(requested, available, providers, device, noted):
 
 
 @pytest.mark.parametrize(
+    "requested, available, runtime, torch_gpu, device, chosen_runtime, noted",
+    [
+        ("auto", [CPU_PROVIDER], "auto", False, "cpu", "onnxruntime", False),
+        # a GPU machine with PyTorch and no onnxruntime-gpu: PyTorch runs the model there
+        ("auto", [CPU_PROVIDER], "auto", True, "cuda", "torch", False),
+        ("cuda", [CPU_PROVIDER], "auto", True, "cuda", "torch", False),
+        # onnxruntime's own CUDA provider comes first
+        ("auto", [CUDA_PROVIDER, CPU_PROVIDER], "auto", True, "cuda", "onnxruntime", False),
+        ("cpu", [CUDA_PROVIDER, CPU_PROVIDER], "auto", True, "cpu", "onnxruntime", False),
+        ("cuda", [CPU_PROVIDER], "auto", False, "cpu", "onnxruntime", True),
+        ("auto", [CUDA_PROVIDER, CPU_PROVIDER], "onnxruntime", True, "cuda", "onnxruntime", False),
+        ("auto", [CPU_PROVIDER], "onnxruntime", True, "cpu", "onnxruntime", False),
+        ("cpu", [CPU_PROVIDER], "torch", True, "cpu", "torch", False),
+        ("cuda", [CPU_PROVIDER], "torch", False, "cpu", "torch", True),
+    ],
+)
+def test_runtime_and_device_choice(requested, available, runtime, torch_gpu, device, chosen_runtime, noted):
+    choice = choose_device(requested, available, runtime, torch_cuda=lambda: torch_gpu)
+    assert (choice.device, choice.runtime, choice.note is not None) == (device, chosen_runtime, noted)
+
+
+def test_pytorch_runs_centerface_to_the_same_boxes_as_onnxruntime(caltech_sample):
+    pytest.importorskip("torch", reason="PyTorch not installed (make test installs its CPU build where it can)")
+    settings = {"precision": "float32", "candidate_threshold": 0.05, "confirm_score": 0.07}
+    onnx_detector = centerface(**settings).detectors[0]
+    torch_detector = centerface(runtime="torch", **settings).detectors[0]
+    assert (onnx_detector.runtime, torch_detector.runtime) == ("onnxruntime", "torch")
+    compared = 0
+    for image, _ in caltech_sample[:8]:
+        expected, got = onnx_detector.detect(image), torch_detector.detect(image)
+        assert len(expected) == len(got)
+        order_e, order_g = np.argsort(-expected.scores), np.argsort(-got.scores)
+        assert np.allclose(expected.xyxy[order_e], got.xyxy[order_g], atol=0.05)
+        assert np.allclose(expected.scores[order_e], got.scores[order_g], atol=1e-4)
+        compared += len(expected)
+    assert compared >= 8
+
+
+@pytest.mark.parametrize(
     "length, tile, expected",
     [
         (100, 256, [(0, 100)]),
@@ -53,7 +93,7 @@ def test_tile_spans_cover_with_overlap(length, tile, expected):
     spans = tile_spans(length, tile)
     assert spans == expected
     assert spans[0][0] == 0 and spans[-1][1] == length
-    assert all(end - start <= tile for start, end in spans)
+    assert len({end - start for start, end in spans}) == 1 and all(end - start <= tile for start, end in spans)  # one batch
     overlaps = [a_end - b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])]
     assert all(o >= tile * TILE_OVERLAP for o in overlaps)
 
@@ -89,11 +129,10 @@ def test_a_scaled_tile_equals_the_same_window_of_the_whole_image_resized(scale):
 
 
 def test_tiles_cover_every_pixel():
-    image = np.zeros((700, 1000, 3), np.uint8)
-    seen = np.zeros(image.shape[:2], bool)
-    for x0, y0, piece in tiles(image, 256):
-        assert piece.shape[0] <= 256 and piece.shape[1] <= 256
-        seen[y0 : y0 + piece.shape[0], x0 : x0 + piece.shape[1]] = True
+    seen = np.zeros((700, 1000), bool)
+    for x0, y0, x1, y1 in tile_windows(1000, 700, 256):
+        assert x1 - x0 <= 256 and y1 - y0 <= 256
+        seen[y0:y1, x0:x1] = True
     assert seen.all()
 
 
@@ -256,9 +295,101 @@ def test_the_closer_look_runs_only_where_small_faces_may_be(upscale_below, face_
     passes = run_passes(detector, np.zeros((200, 300, 3), np.uint8), settings)
     assert len(passes) == 4  # native, 2x, mirrored, mirrored 2x: one result each
     assert detector.inputs[0] == (200, 300)  # native first
-    assert ((400, 600) in detector.inputs) == closer_look
     assert len(detector.inputs) == (4 if closer_look else 1)
+    # Every pass over the whole image where the closer look is not limited (strict);
+    # otherwise only around the face found: the 2x pass sees a crop, not 400 x 600.
+    assert ((400, 600) in detector.inputs) == (closer_look and not upscale_below)
+    if closer_look and upscale_below:
+        assert all(h * w < 0.4 * 400 * 600 for h, w in detector.inputs[1:])
     assert sum(len(p) for p in passes) == (face_height is not None)
+
+
+SMALL_FACE = [100.0, 100.0, 120.0, 124.0]
+
+
+@pytest.mark.parametrize(
+    "boxes, expected",
+    [
+        ([], "none"),  # nothing found: nowhere to look
+        ([(SMALL_FACE, 0.9)], "around"),  # a small face: around it
+        ([(SMALL_FACE, 0.06)], "around"),  # a small candidate, however weak
+        ([([100, 100, 200, 220], 0.2)], "around"),  # a larger candidate at the closer look's score
+        ([([100, 100, 200, 220], 0.1)], "none"),  # under it: not a seed of its own
+        ([([100, 100, 200, 220], 0.9)], "none"),  # a large confident face needs no closer look
+        ([(SMALL_FACE, 0.9), ([130, 100, 150, 124], 0.5)], "around"),  # neighbours: one region
+        ([([x, y, x + 20, y + 24], 0.5) for x in range(0, 1200, 60) for y in range(0, 800, 60)], "whole"),
+    ],
+)
+def test_the_closer_look_looks_around_the_seeds(boxes, expected):
+    settings = DetectorConfig(scales=(1.0, 1.5), flip=True, upscale_below=32.0, upscale_score=0.15,
+                              candidate_threshold=0.05, confirm_score=0.07)
+    found = _boxes([(b, s) for b, s in boxes])
+    regions = closer_look_regions(found, settings, 1200, 800)
+    if expected == "none":
+        assert regions == []
+    elif expected == "whole":
+        assert regions == [(0, 0, 1200, 800)]
+    else:
+        assert len(regions) == 1
+        x0, y0, x1, y1 = regions[0]
+        assert x1 - x0 >= MIN_REGION and y1 - y0 >= MIN_REGION and (x1 - x0) * (y1 - y0) < 0.2 * 1200 * 800
+        for box, _ in boxes:
+            assert x0 <= box[0] and y0 <= box[1] and box[2] <= x1 and box[3] <= y1
+
+
+class _FindsBrightSquare:
+    """Finds the bright pixels of its input as one box scoring 0.9."""
+
+    name, device = "square", "cpu"
+
+    def detect(self, image: np.ndarray) -> FaceBoxes:
+        ys, xs = np.nonzero(image[:, :, 0] > 128)
+        if not len(ys):
+            return FaceBoxes.empty()
+        return FaceBoxes(np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], float), np.array([0.9]), np.array(["square"]))
+
+
+@pytest.mark.parametrize("region", [(0, 0, 640, 480), (140, 60, 300, 200), (0, 0, 240, 160)])
+@pytest.mark.parametrize("scale, mirrored", [(1.0, False), (1.0, True), (1.5, False), (1.5, True), (0.5, False)])
+def test_a_box_found_in_any_crop_of_any_pass_maps_back_to_the_image(region, scale, mirrored):
+    image = np.zeros((480, 640, 3), np.uint8)
+    image[100:140, 180:212] = 255  # x 180-212, y 100-140
+    crops = pass_crops(type(plan_passes(640, 480, DetectorConfig())[0])(scale, mirrored), 0, region, 640, 480, tile=256)
+    assert crops
+    found = [crop.to_image(_FindsBrightSquare().detect(crop.pixels(image)), 640, 480) for crop in crops]
+    boxes = FaceBoxes.concatenate(found)
+    # A tile seam may cut the square: every piece lies on it, and together they are it.
+    tolerance = 2 / scale + 1
+    assert len(boxes) and np.all(boxes.xyxy[:, :2] >= np.array([180, 100]) - tolerance)
+    assert np.all(boxes.xyxy[:, 2:] <= np.array([212, 140]) + tolerance)
+    union = np.concatenate([boxes.xyxy[:, :2].min(axis=0), boxes.xyxy[:, 2:].max(axis=0)])
+    assert np.abs(union - [180, 100, 212, 140]).max() <= tolerance
+
+
+@pytest.mark.parametrize(
+    "box, window, kept",
+    [
+        ([10, 10, 30, 30], (32, 32, 96, 96), True),  # inside the crop
+        ([-5, 10, 20, 30], (32, 32, 96, 96), False),  # cut by an edge inside the image
+        ([-5, 10, 20, 30], (0, 32, 64, 96), True),  # cut by the image's own edge: kept
+        ([50, 40, 70, 70], (32, 32, 96, 96), False),  # past the right edge, inside the image
+    ],
+)
+def test_a_closer_look_crop_drops_boxes_its_edges_cut(box, window, kept):
+    crop = Crop(0, (200, 200), window, mirrored=False, trim=True)
+    faces = crop.to_image(FaceBoxes(np.array([box], float), np.array([0.5]), np.array(["cf"])), 200, 200)
+    assert len(faces) == kept
+
+
+def test_centerface_gives_the_same_boxes_in_a_batch_as_one_by_one(caltech_sample):
+    detector = centerface(candidate_threshold=0.05, confirm_score=0.07).detectors[0]
+    crops = [np.ascontiguousarray(image[:160, :192]) for image, _ in caltech_sample[:6] if image.shape[0] >= 160 and image.shape[1] >= 192]
+    assert len(crops) >= 3
+    batched = detector.detect_batch(crops)
+    for crop, faces in zip(crops, batched):
+        alone = detector.detect(crop)
+        assert len(alone) == len(faces) and np.allclose(alone.xyxy, faces.xyxy, atol=0.5)
+        assert np.allclose(alone.scores, faces.scores, atol=1e-3)
 
 
 def test_plan_puts_the_native_unmirrored_pass_first():

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deid.device import RUNTIMES
 from deid.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -98,6 +99,11 @@ class DetectorConfig:
     # GPU. int8 needs ranges measured on the model file (scripts/calibrate_centerface.py);
     # with "auto", another model file runs in float32.
     precision: str = "auto"
+    # What runs CenterFace: "auto" (ONNX Runtime, on its CUDA provider when it has one;
+    # on a GPU machine without onnxruntime-gpu, PyTorch with CUDA when installed; else
+    # ONNX Runtime on the CPU), "onnxruntime", or "torch" (the same model file converted
+    # when it is loaded; float32 only).
+    runtime: str = "auto"
 
     def __post_init__(self) -> None:
         from deid.detect import DETECTORS
@@ -114,6 +120,10 @@ class DetectorConfig:
             raise ConfigError(f"model_path {self.model_path} is not a file; give the path of the model")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"detector precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"detector runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        if self.runtime != "auto" and self.name != "centerface":
+            raise ConfigError(f"runtime {self.runtime} can be chosen for centerface only, not {self.name}")
         if self.precision == "int8" and self.name != "centerface":
             raise ConfigError(f"precision int8 is available for centerface only, not {self.name}")
         if self.upscale_below < 0:

@@ -18,7 +18,8 @@ import numpy as np
 
 from deid.boxes import FaceBoxes, nms
 from deid.config import DetectorConfig
-from deid.device import onnx_providers
+from deid.detect.base import DEFAULT_BATCH_PIXELS
+from deid.device import CPU_PROVIDER, ONNXRUNTIME, TORCH, DeviceChoice, choose_device
 from deid.errors import ConfigError, DetectionError
 
 INPUT_NAME = "input.1"
@@ -28,6 +29,10 @@ DYNAMIC_OUTPUT_DIMS = {"537": ["B", 1, "h", "w"], "538": ["B", 2, "h", "w"],
 STRIDE = 4  # the heatmap has one cell per 4x4 input pixels
 # The backbone downsamples 32x; inputs are padded (not stretched) to a multiple of it.
 SIZE_MULTIPLE = 32
+# Pixels one inference may take on a GPU: crops and tiles of one shape go through the model
+# together. CenterFace's float activations take about 0.3 GB per megapixel, so 8 MP stay
+# within 3 GB of GPU memory. (On the CPU, deid.detect.base.DEFAULT_BATCH_PIXELS.)
+CUDA_BATCH_PIXELS = 8 * 1024 * 1024
 # Of raw heatmap peaks overlapping this much, only the best is a face (the reference
 # decoder's value).
 NMS_IOU = 0.3
@@ -63,8 +68,8 @@ class CenterFaceDetector:
             raise ConfigError(f"centerface model file {self._path} does not exist")
         data = self._path.read_bytes()
         self._sha256 = hashlib.sha256(data).hexdigest()
-        choice = onnx_providers(device, onnxruntime.get_available_providers())
-        self.precision, notes = self._model_precision(config.precision, choice.device)
+        choice = choose_device(device, onnxruntime.get_available_providers(), config.runtime)
+        self.precision, notes = self._model_precision(config.precision, choice)
         if self.precision == "int8" and config.threshold > INT8_TOP_SCORE:
             if config.precision == "int8":
                 raise ConfigError(
@@ -75,32 +80,62 @@ class CenterFaceDetector:
             notes.append(f"centerface threshold above {INT8_TOP_SCORE} (int8's highest score): running float32")
         graph = self._int8_graph(data, config.precision, notes) if self.precision == "int8" else None
         if graph is None:
-            self.precision, graph = "float32", float_model(data).SerializeToString()
+            self.precision = "float32"
+            model = float_model(data)
+            if choice.runtime == TORCH:
+                choice = self._start_torch(model, choice, threads, notes)
+            graph = model.SerializeToString() if choice.runtime == ONNXRUNTIME else None
+        if graph is not None:
+            choice = self._start_onnxruntime(graph, choice, threads)
+        self.runtime = choice.runtime
+        self.device = choice.device
+        self.batch_pixels = CUDA_BATCH_PIXELS if self.device == "cuda" else DEFAULT_BATCH_PIXELS
+        self.note = "; ".join(n for n in [choice.note, *notes] if n) or None
+
+    def _start_onnxruntime(self, graph: bytes, choice: DeviceChoice, threads: int) -> DeviceChoice:
+        import onnxruntime
+
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # the graph's unused initializers warn on every load
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         try:
-            self._session = onnxruntime.InferenceSession(graph, sess_options=options, providers=choice.providers)
+            session = onnxruntime.InferenceSession(graph, sess_options=options, providers=choice.providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             if choice.device == "cpu":
                 raise
-            choice = onnx_providers("cpu", [])
-            self._session = onnxruntime.InferenceSession(graph, sess_options=options, providers=choice.providers)
-            choice = type(choice)(choice.providers, "cpu", f"CUDA failed to start ({exc}); running on the CPU")
-        self.device = choice.device
-        self.note = "; ".join(n for n in [choice.note, *notes] if n) or None
+            session = onnxruntime.InferenceSession(graph, sess_options=options, providers=[CPU_PROVIDER])
+            choice = DeviceChoice([CPU_PROVIDER], "cpu", f"CUDA failed to start ({exc}); running on the CPU")
+        names = list(OUTPUT_NAMES[:3])
+        self._runner = lambda blob: session.run(names, {INPUT_NAME: blob})
         # float32, or uint8 for an int8 graph that takes the pixels as they are.
-        self._input_dtype = np.uint8 if self._session.get_inputs()[0].type == "tensor(uint8)" else np.float32
+        self._input_dtype = np.uint8 if session.get_inputs()[0].type == "tensor(uint8)" else np.float32
+        return choice
+
+    def _start_torch(self, model: Any, choice: DeviceChoice, threads: int, notes: list[str]) -> DeviceChoice:
+        from deid.detect.torch_graph import TorchGraph, UnsupportedGraph
+
+        try:
+            import torch
+
+            if threads:
+                torch.set_num_threads(threads)
+            self._runner = TorchGraph(model, OUTPUT_NAMES[:3], choice.device)
+        except (ImportError, UnsupportedGraph, RuntimeError) as exc:
+            notes.append(f"PyTorch could not run centerface ({exc}); running on onnxruntime")
+            return DeviceChoice([CPU_PROVIDER], "cpu", choice.note)
+        self._input_dtype = np.float32
+        return choice
 
     @staticmethod
-    def _model_precision(requested: str, device: str) -> tuple[str, list[str]]:
+    def _model_precision(requested: str, choice: DeviceChoice) -> tuple[str, list[str]]:
+        on_onnx_cpu = choice.device == "cpu" and choice.runtime == ONNXRUNTIME
         if requested == "auto":
             # Integer kernels are the CPU's fast path; on a GPU the float graph is.
-            return ("int8" if device == "cpu" else "float32"), []
-        if requested == "int8" and device != "cpu":
-            return "float32", ["centerface precision int8 runs on the CPU only; running float32 on the GPU"]
+            return ("int8" if on_onnx_cpu else "float32"), []
+        if requested == "int8" and not on_onnx_cpu:
+            return "float32", ["centerface precision int8 runs on onnxruntime's CPU provider only; running float32"]
         return requested, []
 
     def _int8_graph(self, data: bytes, requested: str, notes: list[str]) -> bytes | None:
@@ -119,27 +154,39 @@ class CenterFaceDetector:
             return None
 
     def detect(self, image: np.ndarray) -> FaceBoxes:
-        height, width = image.shape[:2]
-        padded_h = -(-height // SIZE_MULTIPLE) * SIZE_MULTIPLE
-        padded_w = -(-width // SIZE_MULTIPLE) * SIZE_MULTIPLE
-        blob = np.zeros((1, 3, padded_h, padded_w), dtype=self._input_dtype)
-        # The model takes raw 0-255 values, channels in RGB order.
-        blob[0, :, :height, :width] = image.transpose(2, 0, 1)
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[FaceBoxes]:
+        """Each image's boxes, from one inference over all of them (each padded with
+        black to the largest, rounded up to a multiple of 32)."""
+        padded_h = -(-max(image.shape[0] for image in images) // SIZE_MULTIPLE) * SIZE_MULTIPLE
+        padded_w = -(-max(image.shape[1] for image in images) // SIZE_MULTIPLE) * SIZE_MULTIPLE
+        blob = np.zeros((len(images), 3, padded_h, padded_w), dtype=self._input_dtype)
+        for index, image in enumerate(images):
+            # The model takes raw 0-255 values, channels in RGB order.
+            blob[index, :, :image.shape[0], :image.shape[1]] = image.transpose(2, 0, 1)
         try:
-            heatmap, scale, offset, _ = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: blob})
+            heatmap, scale, offset = self._run(blob)
         except Exception as exc:
             raise DetectionError(f"centerface failed: {exc}") from exc
+        return [self._boxes(heatmap[i, 0], scale[i], offset[i]) for i in range(len(images))]
+
+    def _run(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        heatmap, scale, offset = self._runner(blob)
+        return heatmap, scale, offset
+
+    def _boxes(self, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray) -> FaceBoxes:
         # Every cell over the cut, not only local peaks: the boxes of a face's other
         # cells widen the union that covers it (a 3 x 3 peak filter was 17% faster on
         # wider/ and lost 3 of its 664 faces >= 16 px).
-        ys, xs = np.nonzero(heatmap[0, 0] > self._cut)
-        box_h = np.exp(scale[0, 0, ys, xs]) * STRIDE
-        box_w = np.exp(scale[0, 1, ys, xs]) * STRIDE
-        center_y = (ys + offset[0, 0, ys, xs] + 0.5) * STRIDE
-        center_x = (xs + offset[0, 1, ys, xs] + 0.5) * STRIDE
+        ys, xs = np.nonzero(heatmap > self._cut)
+        box_h = np.exp(scale[0, ys, xs]) * STRIDE
+        box_w = np.exp(scale[1, ys, xs]) * STRIDE
+        center_y = (ys + offset[0, ys, xs] + 0.5) * STRIDE
+        center_x = (xs + offset[1, ys, xs] + 0.5) * STRIDE
         xyxy = np.stack([center_x - box_w / 2, center_y - box_h / 2,
                          center_x + box_w / 2, center_y + box_h / 2], axis=1)
-        faces = FaceBoxes(xyxy, heatmap[0, 0, ys, xs], np.full(len(ys), self.name, dtype=object))
+        faces = FaceBoxes(xyxy, heatmap[ys, xs], np.full(len(ys), self.name, dtype=object))
         return nms(faces, NMS_IOU)
 
     def model_info(self) -> dict[str, Any]:
@@ -152,6 +199,7 @@ class CenterFaceDetector:
             "threshold": self._threshold,
             "candidate_threshold": self._cut if self._cut < self._threshold else None,
             "device": self.device,
+            "runtime": self.runtime,
         }
 
 
