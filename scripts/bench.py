@@ -1,6 +1,10 @@
-"""deid against the decode+encode floor and against deface, on the same files.
+"""The README's speed table, from one command: deid against the decode+encode floor and
+against deface, on the same files.
 
-    python scripts/bench.py [--data ../shared/data/faces/caltech] [--rounds 2] [--workers 0]
+    python scripts/bench.py [--sets caltech,camera] [--data ../shared/data] [--rounds 2] [--workers 0]
+
+For each set (``caltech``: 1,200 small web photos, ``camera``: full-size phone and camera
+photos; or any folder under --data):
 
 * floor: decode and encode of the same files with the same libraries deid uses (Pillow,
   deid's own decode and encode stages), in as many worker processes as deid, no detection;
@@ -10,12 +14,15 @@
 
 Runs alternate (floor, deid default, deid fast, deface, then again) so that a machine
 that slows down part-way affects all of them alike; the table gives the best round's
-images/s and peak RSS of the whole process tree (sampled every 20 ms from /proc).
+images/s, its ratio to deface's and its share of the floor's, and the peak RSS of the
+whole process tree (sampled every 20 ms from /proc). Every figure includes each tool's
+start-up (deid's includes starting its worker processes).
 
-Protected faces: deid's from its report (the anonymized regions cover at least 80% of a
-ground-truth box, as in ``deid eval``); for both tools also from the pixels: a face counts
-as protected when at least 80% of its box differs from the input by more than
-CHANGE_TOLERANCE, which is how deface's blurred outputs can be scored.
+Protected faces, where the set has ground truth (faces.json beside it): deid's from its
+report (the anonymized regions cover at least 80% of a ground-truth box, as in ``deid
+eval``); for both tools also from the pixels: a face counts as protected when at least 80%
+of its box differs from the input by more than CHANGE_TOLERANCE, which is how deface's
+blurred outputs can be scored.
 """
 
 from __future__ import annotations
@@ -44,52 +51,92 @@ PROTECTED_COVERAGE = 0.8
 RSS_SAMPLE_S = 0.02
 
 
+SETS = {"caltech": "faces/caltech", "camera": "photos/camera", "wider": "faces/wider",
+        "wider_train": "faces/wider_train", "facemask": "faces/facemask"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data" / "faces" / "caltech")
-    parser.add_argument("--gt", type=Path, help="ground truth JSON. Default: faces.json beside --data")
+    parser.add_argument("--data", type=Path, default=PROJECT.parent / "shared" / "data")
+    parser.add_argument("--sets", default="caltech,camera", help=f"comma-separated, of: {', '.join(SETS)}")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=0, help="deid and floor workers; 0 = one per core")
     parser.add_argument("--venv", type=Path, default=PROJECT / ".bench" / "deface-venv")
     args = parser.parse_args()
-    gt = args.gt or args.data.parent / "faces.json"
     sys.path.insert(0, str(PROJECT / "src"))
-    from deid.evaluate import load_ground_truth
     from deid.workers import usable_cores
 
-    truth = load_ground_truth(args.data, gt)
     deface = ensure_deface(args.venv)
-    images = sorted(p for p in args.data.rglob("*") if p.is_file())
     workers = args.workers or usable_cores()  # what deid's own default gives
+    tables = []
+    for name in args.sets.split(","):
+        data = args.data / SETS.get(name, name)
+        if not data.is_dir():
+            raise SystemExit(f"{data} is not a folder; give --data (the shared data folder)")
+        tables.append((name, data, bench_set(data, deface, workers, args.rounds)))
+    print(f"{os.cpu_count()} CPU cores, {workers} deid workers; best of {args.rounds} alternating rounds")
+    print()
+    print("| set | run | images/s | x deface | share of the floor | peak RSS | faces protected (pixels) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, data, rows in tables:
+        deface_rate = next(r["images_per_s"] for r in rows if r["name"].startswith("deface"))
+        floor_rate = next(r["images_per_s"] for r in rows if r["name"].startswith("decode"))
+        for row in rows:
+            pixels = row.get("by_pixels")
+            print(f"| {name} ({row['images']} files, {row['megapixels']:.1f} MP average) | {row['name']} | "
+                  f"{row['images_per_s']:.2f} | {row['images_per_s'] / deface_rate:.2f}x | "
+                  f"{100 * row['images_per_s'] / floor_rate:.0f}% | {row['rss_mb']} MB | "
+                  f"{_pct(pixels['protected_rate']) if pixels else '–'} |")
+    for name, data, rows in tables:
+        if any("by_pixels" in row for row in rows):
+            print()
+            print_table(rows, rows[0]["images"], rows[0]["faces"], data)
+
+
+def bench_set(data: Path, deface: Path, workers: int, rounds: int) -> list[dict]:
+    from deid.evaluate import load_ground_truth
+
+    gt = data.parent / "faces.json"
+    truth = load_ground_truth(data, gt) if gt.is_file() else None
+    images = sorted(p for p in data.rglob("*") if p.is_file() and not p.name.endswith((".txt", ".json")))
+    megapixels = float(np.mean([_size(p) for p in images])) / 1e6
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="deid-bench-") as tmp_name:
         tmp = Path(tmp_name)
         runs = {
-            "decode + encode floor": lambda out: [sys.executable, __file__, "--floor", str(args.data), str(out), str(workers)],
-            "deid default": lambda out: deid_command(args.data, out, "default", workers),
-            "deid fast": lambda out: deid_command(args.data, out, "fast", workers),
-            f"deface {DEFACE_VERSION} (defaults)": lambda out: deface_command(deface, args.data, out),
+            "decode + encode floor": lambda out: [sys.executable, __file__, "--floor", str(data), str(out), str(workers)],
+            "deid default": lambda out: deid_command(data, out, "default", workers),
+            "deid fast": lambda out: deid_command(data, out, "fast", workers),
+            f"deface {DEFACE_VERSION} (defaults)": lambda out: deface_command(deface, data, out),
         }
-        for round_index in range(args.rounds):
+        for round_index in range(rounds):
             for run_index, (name, make) in enumerate(runs.items()):
                 out = tmp / f"{run_index}-{round_index}"
                 if name.startswith("deface"):
-                    shutil.copytree(args.data, out)  # deface writes beside its inputs
+                    shutil.copytree(data, out)  # deface writes beside its inputs
                 wall, rss = timed(make(out))
                 best = results.get(name)
                 if best is None or wall < best["wall_s"]:
                     results[name] = {"wall_s": wall, "rss_mb": rss, "out": out}
-                print(f"round {round_index + 1}: {name}: {len(images) / wall:.1f} images/s, peak RSS {rss} MB", file=sys.stderr)
+                print(f"{data.name}, round {round_index + 1}: {name}: {len(images) / wall:.2f} images/s, "
+                      f"peak RSS {rss} MB", file=sys.stderr)
         table = []
         for name, result in results.items():
-            row = {"name": name, "images_per_s": len(images) / result["wall_s"], "rss_mb": result["rss_mb"]}
-            if name.startswith("deid"):
+            row = {"name": name, "images_per_s": len(images) / result["wall_s"], "rss_mb": result["rss_mb"],
+                   "images": len(images), "megapixels": megapixels,
+                   "faces": sum(len(t.faces) for t in truth.values()) if truth else 0}
+            if truth and name.startswith("deid"):
                 row["by_report"] = report_rate(truth, Path(str(result["out"]) + ".report"))
-                row["by_pixels"] = pixel_rate(truth, args.data, lambda rel, out=result["out"]: out / rel)
-            elif name.startswith("deface"):
-                row["by_pixels"] = pixel_rate(truth, args.data, lambda rel, out=result["out"]: deface_output(out, rel))
+                row["by_pixels"] = pixel_rate(truth, data, lambda rel, out=result["out"]: out / rel)
+            elif truth and name.startswith("deface"):
+                row["by_pixels"] = pixel_rate(truth, data, lambda rel, out=result["out"]: deface_output(out, rel))
             table.append(row)
-    print_table(table, len(images), sum(len(gt.faces) for gt in truth.values()), args.data)
+    return table
+
+
+def _size(path: Path) -> int:
+    with Image.open(path) as image:
+        return image.width * image.height
 
 
 def deid_command(data: Path, out: Path, preset: str, workers: int) -> list[str]:
@@ -98,7 +145,7 @@ def deid_command(data: Path, out: Path, preset: str, workers: int) -> list[str]:
 
 
 def deface_command(deface: Path, data: Path, out: Path) -> list[str]:
-    return [str(deface), *[str(p) for p in sorted(out.rglob("*")) if p.is_file()]]
+    return [str(deface), *[str(p) for p in sorted(out.rglob("*")) if p.is_file() and not p.name.endswith((".txt", ".json"))]]
 
 
 def deface_output(out: Path, relative: str) -> Path:

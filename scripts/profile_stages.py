@@ -35,7 +35,7 @@ STAGES = {
     "decode": [("deid/decode.py", "decode")],
     "encode": [("deid/encode.py", "encode")],
     "write": [("deid/output.py", "write_atomic")],
-    "CenterFace inference": [("onnxruntime_inference_collection.py", "run")],
+    "CenterFace inference": [("deid/detect/centerface.py", "_run")],
     "BlazeFace": [("deid/detect/blazeface.py", "detect")],
     "resampling": [("deid/detect/multiscale.py", "scaled_window"), ("deid/detect/crops.py", "resampled")],
     "box grouping": [("deid/boxes.py", "_greedy_groups")],

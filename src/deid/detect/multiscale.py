@@ -30,6 +30,15 @@ from deid.detect.closer import closer_look_regions, has_face_below
 # Neighbouring tiles share a quarter of their side: a face up to that size lies whole in
 # at least one tile; larger faces are the job of a downscaled pass.
 TILE_OVERLAP = 0.25
+# The passes at or below native size need less: an eighth of a tile (128 px of a 1024 px
+# tile) is larger than any face the whole-image pass shrunk to a tile misses (it sees a
+# 128 px face of a 16 MP photo at 32 px).
+FIRST_PASS_OVERLAP = 0.125
+# A pass of more than this many tiles' pixels is cut into tiles. At 2, photos of 1-2 MP
+# ran whole instead of as tiles plus the whole image shrunk to a tile (twice the pixels):
+# caltech/ ran 30% faster, but wider_train/'s crowds lost 0.3% of their faces >= 16 px and
+# 0.7% of 8-16 px: the shrunk pass is one more look at a crowd (docs/detection.md).
+TILED_FROM = 1
 # Below this many pixels a pass has nothing a detector can use.
 MIN_SIDE = 16
 # Inputs are grouped into one batch when their sizes, rounded up to this, are equal: the
@@ -40,10 +49,10 @@ Window = tuple[int, int, int, int]  # integer xyxy
 
 
 def needs_tiles(width: int, height: int, tile: int) -> bool:
-    """A pass is cut into tiles only when it holds more pixels than one tile: memory is
-    what tiles bound, and a whole pass sees every face whole. A 1280 x 800 photo or a
-    long narrow strip runs in one piece."""
-    return bool(tile) and width * height > tile * tile
+    """A pass is cut into tiles only when it holds more pixels than TILED_FROM tiles:
+    memory is what tiles bound, and a whole pass sees every face whole. A 1280 x 800
+    photo or a long narrow strip runs in one piece."""
+    return bool(tile) and width * height > TILED_FROM * tile * tile
 
 
 def pass_scales(width: int, height: int, scales: tuple[float, ...], tile: int) -> list[float]:
@@ -138,7 +147,7 @@ def pass_crops(
         y0, y1 = _widened(y0, y1, scaled_h)
     return [
         Crop(index, (scaled_w, scaled_h), (x0 + a, y0 + b, x0 + c, y0 + d), plan.mirrored, trim)
-        for a, b, c, d in tile_windows(x1 - x0, y1 - y0, tile)
+        for a, b, c, d in tile_windows(x1 - x0, y1 - y0, tile, even=not plan.closer_look)
     ]
 
 
@@ -229,28 +238,44 @@ def scaled_window(image: np.ndarray, scaled_w: int, scaled_h: int, window: Windo
     return np.asarray(crop.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=local))
 
 
-def tile_windows(width: int, height: int, tile: int) -> Iterator[Window]:
-    """xyxy windows of overlapping tiles covering a width x height image; the whole
-    image when ``tile`` is 0 or the image holds no more pixels than one tile."""
+def tile_windows(width: int, height: int, tile: int, even: bool = False) -> Iterator[Window]:
+    """xyxy windows of overlapping tiles covering a width x height image (``even_tile_spans``
+    when ``even``, else ``tile_spans``); the whole image when ``tile`` is 0 or the image
+    holds no more pixels than one tile."""
     if not needs_tiles(width, height, tile):
         yield 0, 0, width, height
         return
-    for y0, y1 in tile_spans(height, tile):
-        for x0, x1 in tile_spans(width, tile):
+    spans = even_tile_spans if even else tile_spans
+    for y0, y1 in spans(height, tile):
+        for x0, x1 in spans(width, tile):
             yield x0, y0, x1, y1
 
 
-def tile_spans(length: int, tile: int) -> list[tuple[int, int]]:
+def tile_spans(length: int, tile: int, overlap: float = TILE_OVERLAP) -> list[tuple[int, int]]:
     """(start, end) of windows of ``tile`` px covering ``length``, a step of three
     quarters of a tile apart, the last one ending at the edge; every window of a pass has
     the same size, so a pass's tiles go through the model as one batch. The last two may
     overlap by more than a quarter. Spreading them evenly to overlap by exactly a quarter
     was 15% faster on the crowds set, but it found 46 fewer of the 6,652 faces under 16 px
-    there: a second look in the wider overlap catches faces near the detection threshold.
-    Windows spread evenly with an eighth of overlap looked at 20% fewer pixels of
-    full-size camera photos, and lost faces of 8-16 px on wider_train/."""
+    there: a second look in the wider overlap catches faces near the detection threshold."""
     if length <= tile:
         return [(0, length)]
-    step = max(1, int(tile * (1 - TILE_OVERLAP)))
+    step = max(1, int(tile * (1 - overlap)))
     starts = list(range(0, length - tile, step)) + [length - tile]
     return [(start, start + tile) for start in starts]
+
+
+def even_tile_spans(length: int, tile: int) -> list[tuple[int, int]]:
+    """(start, end) of the fewest equal windows of at most ``tile`` px (a multiple of
+    SHAPE_MULTIPLE where it fits) that cover ``length`` with neighbours overlapping by
+    at least FIRST_PASS_OVERLAP of a tile, spread evenly: for the passes at or below
+    native size, which look at every pixel of every image. tile_spans' windows looked at
+    1.6-2.4 times the pixels of full-size camera photos, these 1.3-1.4 times."""
+    if length <= tile:
+        return [(0, length)]
+    overlap = int(tile * FIRST_PASS_OVERLAP)
+    count = -(-(length - overlap) // (tile - overlap))
+    size = -(-(length + (count - 1) * overlap) // count)
+    size = min(-(-size // SHAPE_MULTIPLE) * SHAPE_MULTIPLE, tile)
+    starts = [round(k * (length - size) / (count - 1)) for k in range(count)]
+    return [(start, start + size) for start in starts]
