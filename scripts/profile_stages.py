@@ -37,7 +37,7 @@ STAGES = {
     "write": [("deid/output.py", "write_atomic")],
     "CenterFace inference": [("deid/detect/centerface.py", "_run")],
     "BlazeFace": [("deid/detect/blazeface.py", "detect")],
-    "resampling": [("deid/detect/multiscale.py", "scaled_window"), ("deid/detect/crops.py", "resampled")],
+    "resampling": [("deid/detect/resample.py", "window")],
     "box grouping": [("deid/boxes.py", "_greedy_groups")],
     "covering": [("deid/anonymize/base.py", "anonymize")],
 }

@@ -13,7 +13,8 @@ from deid.config import DetectConfig, DetectorConfig
 from deid.detect.ensemble import FaceDetector
 from deid.detect.fusion import fuse_passes
 from deid.detect.closer import MIN_REGION, closer_look_regions
-from deid.detect.multiscale import TILE_OVERLAP, Crop, mirror_boxes, pass_crops, pass_scales, plan_passes, run_passes, scaled_window, tile_spans, tile_windows
+from deid.detect.multiscale import TILE_OVERLAP, Crop, mirror_boxes, pass_crops, pass_scales, plan_passes, run_passes, tile_spans, tile_windows
+from deid.detect.resample import Resampler
 from deid.device import CPU_PROVIDER, CUDA_PROVIDER, choose_device, onnx_providers
 from deid.evaluate import coverage
 
@@ -113,19 +114,35 @@ def test_a_pass_is_tiled_only_when_it_holds_more_pixels_than_a_tile(size, tile, 
 
 
 @pytest.mark.parametrize("scale", [2.0, 1.37, 1.0, 0.5, 0.23])
-def test_a_scaled_tile_equals_the_same_window_of_the_whole_image_resized(scale):
-    """Tiles of a scaled pass are resampled from their own source pixels (memory stays
-    one tile's); they must be exactly what resizing the whole image would give."""
+@pytest.mark.parametrize("window_by_window", [False, True])
+def test_a_scaled_tile_equals_the_same_window_of_the_whole_image_resized(scale, window_by_window, monkeypatch):
+    """Windows of a scaled pass, enlarged window by window from their own source pixels
+    (memory stays one window's) or cut from the image resized once, must be what
+    resizing the whole image gives."""
+    import cv2
+
+    from deid.detect import resample
+
+    if window_by_window:
+        monkeypatch.setattr(resample, "WHOLE_UPSCALE_PIXELS", 0)
     image = load_pixels(SAMPLE_DATA / "astronaut.jpg").astype(np.uint8)
     height, width = image.shape[:2]
     scaled_w, scaled_h = round(width * scale), round(height * scale)
-    whole = np.asarray(Image.fromarray(image).resize((scaled_w, scaled_h), Image.Resampling.BILINEAR))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    whole = cv2.resize(image, (scaled_w, scaled_h), interpolation=interpolation)
     windows = list(tile_windows(scaled_w, scaled_h, 160))
     assert len(windows) > 1 or scale < 0.5
+    source = resample.Resampler(image)
     for x0, y0, x1, y1 in windows:
-        piece = scaled_window(image, scaled_w, scaled_h, (x0, y0, x1, y1))
+        piece = source.window(scaled_w, scaled_h, (x0, y0, x1, y1))
         assert piece.shape == (y1 - y0, x1 - x0, 3)
-        assert np.abs(piece.astype(int) - whole[y0:y1, x0:x1]).max() <= 1
+        difference = np.abs(piece.astype(int) - whole[y0:y1, x0:x1])
+        if window_by_window:
+            # OpenCV's warp places samples on a 1/32 px grid, its resize on a finer one:
+            # a few levels apart on the steepest edges, rounding apart elsewhere.
+            assert difference.max() <= 4 and difference.mean() < 0.5
+        else:
+            assert difference.max() == 0
 
 
 def test_tiles_cover_every_pixel():
@@ -356,7 +373,8 @@ def test_a_box_found_in_any_crop_of_any_pass_maps_back_to_the_image(region, scal
     image[100:140, 180:212] = 255  # x 180-212, y 100-140
     crops = pass_crops(type(plan_passes(640, 480, DetectorConfig())[0])(scale, mirrored), 0, region, 640, 480, tile=256)
     assert crops
-    found = [crop.to_image(_FindsBrightSquare().detect(crop.pixels(image)), 640, 480) for crop in crops]
+    source = Resampler(image)
+    found = [crop.to_image(_FindsBrightSquare().detect(crop.pixels(source)), 640, 480) for crop in crops]
     boxes = FaceBoxes.concatenate(found)
     # A tile seam may cut the square: every piece lies on it, and together they are it.
     tolerance = 2 / scale + 1

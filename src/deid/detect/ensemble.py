@@ -12,6 +12,7 @@ from deid.detect import detector_class
 from deid.detect.base import Detector
 from deid.detect.fusion import fuse_passes
 from deid.detect.multiscale import run_passes
+from deid.detect.resample import limit_resampling_threads
 
 
 class FaceDetector:
@@ -19,6 +20,8 @@ class FaceDetector:
 
     def __init__(self, config: DetectConfig, device: str = "auto", threads: int = 0) -> None:
         self._config = config
+        if threads:
+            limit_resampling_threads(threads)
         self.detectors: list[Detector] = [
             detector_class(d.name)(d, device, threads) for d in config.detectors
         ]

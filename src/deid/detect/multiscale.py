@@ -20,12 +20,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from deid.boxes import FaceBoxes
 from deid.config import DetectorConfig
 from deid.detect.base import Detector, detect_batch, max_batch_pixels
 from deid.detect.closer import closer_look_regions, has_face_below
+from deid.detect.resample import Resampler
 
 # Neighbouring tiles share a quarter of their side: a face up to that size lies whole in
 # at least one tile; larger faces are the job of a downscaled pass.
@@ -110,8 +110,8 @@ class Crop:
         width, height = self.size
         return -(-height // SHAPE_MULTIPLE), -(-width // SHAPE_MULTIPLE)
 
-    def pixels(self, image: np.ndarray) -> np.ndarray:
-        pixels = scaled_window(image, *self.scaled, self.window)
+    def pixels(self, source: Resampler) -> np.ndarray:
+        pixels = source.window(*self.scaled, self.window)
         return np.ascontiguousarray(pixels[:, ::-1]) if self.mirrored else pixels
 
     def to_image(self, faces: FaceBoxes, width: int, height: int) -> FaceBoxes:
@@ -168,8 +168,9 @@ def run_passes(detector: Detector, image: np.ndarray, settings: DetectorConfig) 
     plans = plan_passes(width, height, settings)
     whole = (0, 0, width, height)
     found = [FaceBoxes.empty() for _ in plans]
+    source = Resampler(image)
     first = [i for i, plan in enumerate(plans) if not plan.closer_look]
-    run_crops(detector, image, [
+    run_crops(detector, source, [
         crop for i in first for crop in pass_crops(plans[i], i, whole, width, height, settings.tile)
     ], found)
     closer = [i for i, plan in enumerate(plans) if plan.closer_look]
@@ -182,18 +183,18 @@ def run_passes(detector: Detector, image: np.ndarray, settings: DetectorConfig) 
         regions = closer_look_regions(FaceBoxes.concatenate(first_found), settings, width, height)
     else:
         regions = [whole]
-    run_crops(detector, image, [
+    run_crops(detector, source, [
         crop for i in closer for region in regions
         for crop in pass_crops(plans[i], i, region, width, height, settings.tile, trim=region != whole)
     ], found)
     return found
 
 
-def run_crops(detector: Detector, image: np.ndarray, crops: list[Crop], found: list[FaceBoxes]) -> None:
+def run_crops(detector: Detector, source: Resampler, crops: list[Crop], found: list[FaceBoxes]) -> None:
     """Detect in every crop, crops of one shape in batches of at most the detector's
     batch pixels, and add the boxes (in image coordinates) to their pass in ``found``.
     Pixels are resampled batch by batch, so memory holds one batch at a time."""
-    height, width = image.shape[:2]
+    height, width = source.image.shape[:2]
     budget = max_batch_pixels(detector)
     by_shape: dict[tuple[int, int], list[Crop]] = {}
     for crop in crops:
@@ -203,7 +204,7 @@ def run_crops(detector: Detector, image: np.ndarray, crops: list[Crop], found: l
         per_batch = max(1, budget // (rows * columns * SHAPE_MULTIPLE ** 2))
         for start in range(0, len(group), per_batch):
             batch = group[start:start + per_batch]
-            results = detect_batch(detector, [crop.pixels(image) for crop in batch])
+            results = detect_batch(detector, [crop.pixels(source) for crop in batch])
             for crop, faces in zip(batch, results):
                 if len(faces):
                     parts.setdefault(crop.index, []).append(crop.to_image(faces, width, height))
@@ -215,27 +216,6 @@ def mirror_boxes(faces: FaceBoxes, width: int) -> FaceBoxes:
     """Boxes found in the mirrored image, in the frame of the original."""
     x1, y1, x2, y2 = faces.xyxy.T
     return FaceBoxes(np.stack([width - x2, y1, width - x1, y2], axis=1), faces.scores, faces.detectors)
-
-
-def scaled_window(image: np.ndarray, scaled_w: int, scaled_h: int, window: Window) -> np.ndarray:
-    """The pixels of ``window`` (xyxy, in the image resized to scaled_w x scaled_h),
-    resampled from just the source pixels under it: an upscaled pass never holds more
-    than one tile in memory, whatever the image size."""
-    height, width = image.shape[:2]
-    x0, y0, x1, y1 = window
-    if (scaled_w, scaled_h) == (width, height):
-        return np.ascontiguousarray(image[y0:y1, x0:x1])
-    fx, fy = width / scaled_w, height / scaled_h
-    box = (x0 * fx, y0 * fy, x1 * fx, y1 * fy)
-    # The source crop reaches past the window by the resampling filter's support (one
-    # source pixel when upscaling, one output pixel's worth when downscaling), so the
-    # tile's pixels equal those of the whole image resized.
-    pad_x, pad_y = int(np.ceil(max(fx, 1.0))) + 1, int(np.ceil(max(fy, 1.0))) + 1
-    cx0, cy0 = max(0, int(box[0]) - pad_x), max(0, int(box[1]) - pad_y)
-    cx1, cy1 = min(width, int(np.ceil(box[2])) + pad_x), min(height, int(np.ceil(box[3])) + pad_y)
-    crop = Image.fromarray(np.ascontiguousarray(image[cy0:cy1, cx0:cx1]))
-    local = (box[0] - cx0, box[1] - cy0, box[2] - cx0, box[3] - cy0)
-    return np.asarray(crop.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=local))
 
 
 def tile_windows(width: int, height: int, tile: int, even: bool = False) -> Iterator[Window]:
