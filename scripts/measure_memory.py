@@ -8,6 +8,9 @@ as a worker of ``deid run`` does; the table gives that process's peak resident s
 
 * models only: no file processed;
 * decompression bomb: a 400-byte PNG that declares 60,000 x 60,000 pixels;
+* 16 MP photo: a real street photo with people and stone carvings (the shared data's
+  photos/camera/camera16.jpg, where the closer look has the most to do) enlarged to
+  4,900 x 3,266, JPEG; sample_data/astronaut.jpg where the shared data is absent;
 * 50 MP photo: a real photo (sample_data/astronaut.jpg) upscaled to 8,660 x 5,774, JPEG.
 """
 
@@ -37,11 +40,22 @@ def png_bomb(side: int) -> bytes:
 
 
 def photo_50mp() -> bytes:
+    return enlarged(PROJECT / "sample_data" / "astronaut.jpg", (8660, 5774))
+
+
+def photo_16mp() -> bytes:
+    street = PROJECT.parent / "shared" / "data" / "photos" / "camera" / "camera16.jpg"
+    return enlarged(street if street.is_file() else PROJECT / "sample_data" / "astronaut.jpg", (4900, 3266))
+
+
+def enlarged(path: Path, size: tuple[int, int]) -> bytes:
     from PIL import Image
 
-    photo = Image.open(PROJECT / "sample_data" / "astronaut.jpg").convert("RGB")
+    photo = Image.open(path).convert("RGB")
+    if photo.height > photo.width:
+        size = size[::-1]
     buffer = io.BytesIO()
-    photo.resize((8660, 5774), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=90)
+    photo.resize(size, Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
 
 
@@ -75,6 +89,7 @@ def main() -> None:
         cases = {"models only": None}
         for name, make, data_name in (
             ("decompression bomb (60,000 x 60,000 PNG)", lambda: png_bomb(60_000), "bomb.png"),
+            ("16 MP photo (4,900 x 3,266 JPEG)", photo_16mp, "photo_16mp.jpg"),
             ("50 MP photo (8,660 x 5,774 JPEG)", photo_50mp, "photo_50mp.jpg"),
         ):
             path = Path(tmp) / data_name

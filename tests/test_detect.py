@@ -13,7 +13,7 @@ from deid.config import DetectConfig, DetectorConfig
 from deid.detect.ensemble import FaceDetector
 from deid.detect.fusion import fuse_passes
 from deid.detect.closer import MIN_REGION, closer_look_regions
-from deid.detect.multiscale import TILE_OVERLAP, Crop, mirror_boxes, pass_crops, pass_scales, plan_passes, run_passes, tile_spans, tile_windows
+from deid.detect.multiscale import FIRST_PASS_OVERLAP, TILE_OVERLAP, Crop, even_tile_spans, pass_crops, pass_scales, plan_passes, run_passes, tile_spans, tile_windows
 from deid.detect.resample import Resampler
 from deid.device import CPU_PROVIDER, CUDA_PROVIDER, choose_device, onnx_providers
 from deid.evaluate import coverage
@@ -97,6 +97,27 @@ def test_tile_spans_cover_with_overlap(length, tile, expected):
     assert len({end - start for start, end in spans}) == 1 and all(end - start <= tile for start, end in spans)  # one batch
     overlaps = [a_end - b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])]
     assert all(o >= tile * TILE_OVERLAP for o in overlaps)
+
+
+@pytest.mark.parametrize(
+    "length, tile, expected",
+    [
+        (100, 256, [(0, 100)]),
+        (300, 256, [(0, 192), (108, 300)]),
+        (600, 256, [(0, 224), (188, 412), (376, 600)]),
+        (1200, 1024, [(0, 672), (528, 1200)]),
+        (3264, 1024, [(0, 928), (779, 1707), (1557, 2485), (2336, 3264)]),
+    ],
+)
+def test_first_pass_tiles_are_few_equal_and_spread_evenly(length, tile, expected):
+    spans = even_tile_spans(length, tile)
+    assert spans == expected
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    assert len({end - start for start, end in spans}) == 1 and all(end - start <= tile for start, end in spans)
+    overlaps = [a_end - b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])]
+    assert all(o >= tile * FIRST_PASS_OVERLAP for o in overlaps)
+    # Few pixels looked at twice: one overlap per seam, plus rounding up to 32 px a tile.
+    assert sum(end - start for start, end in spans) <= length + (len(spans) - 1) * tile * FIRST_PASS_OVERLAP + 32 * len(spans)
 
 
 @pytest.mark.parametrize(
@@ -354,6 +375,23 @@ def test_the_closer_look_looks_around_the_seeds(boxes, expected):
             assert x0 <= box[0] and y0 <= box[1] and box[2] <= x1 and box[3] <= y1
 
 
+def test_on_a_large_photo_the_closer_look_keeps_to_its_share_around_the_best_seeds():
+    from deid.detect.closer import REGION_SHARE, WHOLE_IMAGE_PIXELS
+
+    width, height = 2400, 1600  # above WHOLE_IMAGE_PIXELS: never looked at whole
+    assert width * height > WHOLE_IMAGE_PIXELS
+    settings = DetectorConfig(scales=(1.0, 1.5), flip=True, upscale_below=32.0, upscale_score=0.15,
+                              candidate_threshold=0.05, confirm_score=0.07)
+    # Texture everywhere (weak small candidates) and one clear small face.
+    rows = [([x, y, x + 20, y + 24], 0.06) for x in range(0, width - 20, 90) for y in range(0, height - 24, 90)]
+    face = [1210.0, 805.0, 1230.0, 829.0]
+    regions = closer_look_regions(_boxes(rows + [(face, 0.9)]), settings, width, height)
+    assert regions and regions != [(0, 0, width, height)]
+    area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions)
+    assert area <= REGION_SHARE * width * height
+    assert any(x0 <= face[0] and y0 <= face[1] and face[2] <= x1 and face[3] <= y1 for x0, y0, x1, y1 in regions)
+
+
 class _FindsBrightSquare:
     """Finds the bright pixels of its input as one box scoring 0.9."""
 
@@ -419,9 +457,10 @@ def test_plan_puts_the_native_unmirrored_pass_first():
 def test_a_face_found_in_the_mirrored_image_is_mapped_back(caltech_sample):
     image, truth = caltech_sample[0]
     detector = centerface().detectors[0]
-    width = image.shape[1]
+    height, width = image.shape[:2]
     direct = detector.detect(image)
-    mirrored = mirror_boxes(detector.detect(np.ascontiguousarray(image[:, ::-1])), width)
+    crop = Crop(0, (width, height), (0, 0, width, height), mirrored=True)
+    mirrored = crop.to_image(detector.detect(crop.pixels(Resampler(image))), width, height)
     assert len(direct) >= 1 and _matched(direct.xyxy, mirrored.xyxy, 0.7) == len(direct)
 
 

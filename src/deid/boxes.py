@@ -73,12 +73,16 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def nms(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
-    """Non-maximum suppression: of boxes overlapping by ``iou_threshold`` or more, keep the
-    highest scoring. For one detector's raw output, where overlaps are the same face."""
+    """Non-maximum suppression: of boxes overlapping by more than ``iou_threshold``, keep
+    the highest scoring. For one detector's raw output, where overlaps are the same face.
+    OpenCV's loop, compiled: in Python it was an eighth of the detection time on crowds."""
     if len(faces) == 0:
         return faces
-    groups = _greedy_groups(faces.xyxy, faces.scores, iou_threshold, contained=None)
-    return faces[np.array([group[0] for group in groups])]
+    import cv2
+
+    xywh = np.concatenate([faces.xyxy[:, :2], faces.xyxy[:, 2:] - faces.xyxy[:, :2]], axis=1)
+    kept = np.asarray(cv2.dnn.NMSBoxes(xywh, faces.scores, 0.0, iou_threshold), dtype=np.int64).reshape(-1)
+    return faces[np.sort(kept)]
 
 
 def expand_boxes(xyxy: np.ndarray, margin: float | np.ndarray) -> np.ndarray:

@@ -131,11 +131,14 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
         input_sha256 = sha256_bytes(data)
         decoded = decode(data, output_config.max_pixels)
         del data  # the compressed bytes are not needed beside the pixels
-        frames, faces_per_frame = [], []
-        for index, pixels in enumerate(decoded.frames):
+        frames, faces_per_frame = decoded.frames, []
+        for index, pixels in enumerate(frames):
             rng = None if item.seed is None else np.random.default_rng([item.seed, index])
             covered = anonymize_pixels(pixels, stages, rng)
-            frames.append(covered.pixels)
+            # The covered pixels replace the original in the list: the original is not
+            # needed again, and a full-size photo is not held twice while it is encoded.
+            frames[index] = covered.pixels
+            del pixels
             faces_per_frame.append(covered)
         # Written in the format the discover stage saw (the output name was planned from
         # it); Pillow calls a JPEG with extra pictures "MPO", which is the same writer.

@@ -212,12 +212,6 @@ def run_crops(detector: Detector, source: Resampler, crops: list[Crop], found: l
         found[index] = FaceBoxes.concatenate([found[index], *boxes])
 
 
-def mirror_boxes(faces: FaceBoxes, width: int) -> FaceBoxes:
-    """Boxes found in the mirrored image, in the frame of the original."""
-    x1, y1, x2, y2 = faces.xyxy.T
-    return FaceBoxes(np.stack([width - x2, y1, width - x1, y2], axis=1), faces.scores, faces.detectors)
-
-
 def tile_windows(width: int, height: int, tile: int, even: bool = False) -> Iterator[Window]:
     """xyxy windows of overlapping tiles covering a width x height image (``even_tile_spans``
     when ``even``, else ``tile_spans``); the whole image when ``tile`` is 0 or the image
@@ -231,7 +225,7 @@ def tile_windows(width: int, height: int, tile: int, even: bool = False) -> Iter
             yield x0, y0, x1, y1
 
 
-def tile_spans(length: int, tile: int, overlap: float = TILE_OVERLAP) -> list[tuple[int, int]]:
+def tile_spans(length: int, tile: int) -> list[tuple[int, int]]:
     """(start, end) of windows of ``tile`` px covering ``length``, a step of three
     quarters of a tile apart, the last one ending at the edge; every window of a pass has
     the same size, so a pass's tiles go through the model as one batch. The last two may
@@ -240,7 +234,7 @@ def tile_spans(length: int, tile: int, overlap: float = TILE_OVERLAP) -> list[tu
     there: a second look in the wider overlap catches faces near the detection threshold."""
     if length <= tile:
         return [(0, length)]
-    step = max(1, int(tile * (1 - overlap)))
+    step = max(1, int(tile * (1 - TILE_OVERLAP)))
     starts = list(range(0, length - tile, step)) + [length - tile]
     return [(start, start + tile) for start in starts]
 
