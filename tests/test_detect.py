@@ -13,7 +13,7 @@ from deid.config import DetectConfig, DetectorConfig
 from deid.detect.ensemble import FaceDetector
 from deid.detect.fusion import fuse_passes
 from deid.detect.closer import MIN_REGION, closer_look_regions
-from deid.detect.multiscale import FIRST_PASS_OVERLAP, TILE_OVERLAP, Crop, even_tile_spans, pass_crops, pass_scales, plan_passes, run_passes, tile_spans, tile_windows
+from deid.detect.multiscale import FIRST_PASS_OVERLAP, TILE_OVERLAP, Crop, Pass, even_tile_spans, pass_crops, pass_scales, plan_passes, run_passes, tile_spans, tile_windows
 from deid.detect.resample import Resampler
 from deid.device import CPU_PROVIDER, CUDA_PROVIDER, choose_device, onnx_providers
 from deid.evaluate import coverage
@@ -409,7 +409,7 @@ class _FindsBrightSquare:
 def test_a_box_found_in_any_crop_of_any_pass_maps_back_to_the_image(region, scale, mirrored):
     image = np.zeros((480, 640, 3), np.uint8)
     image[100:140, 180:212] = 255  # x 180-212, y 100-140
-    crops = pass_crops(type(plan_passes(640, 480, DetectorConfig())[0])(scale, mirrored), 0, region, 640, 480, tile=256)
+    crops = pass_crops(Pass(scale, mirrored), 0, region, 640, 480, tile=256)
     assert crops
     source = Resampler(image)
     found = [crop.to_image(_FindsBrightSquare().detect(crop.pixels(source)), 640, 480) for crop in crops]

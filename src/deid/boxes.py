@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
+Window = tuple[int, int, int, int]  # integer xyxy: a region of an image, in pixels
+
+
 @dataclass(frozen=True)
 class FaceBoxes:
     """N detected faces: ``xyxy`` (N x 4 float pixel boxes), ``scores`` (N) and the name of

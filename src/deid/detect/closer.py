@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deid.boxes import FaceBoxes
+from deid.boxes import FaceBoxes, Window
 from deid.config import DetectorConfig
 
 # Context around a seed box, in multiples of its larger side on every side: its
@@ -22,7 +22,7 @@ from deid.config import DetectorConfig
 SEED_CONTEXT = 1.0
 # The smallest region side (px, in the image). CenterFace finds more faces in texture
 # when it is shown a small crop than in the whole image: regions of 48 px gave 37 more
-# false regions on caltech than whole-image passes, 128 px 12 more (docs/detection.md).
+# false regions on caltech than whole-image passes, 128 px 12 more (docs/speed.md).
 MIN_REGION = 128
 # The most of an image the regions may cover. Beyond it the image is a crowd (or texture
 # the detector takes for one): the closer look then runs on the whole image when that is
@@ -35,8 +35,6 @@ REGION_SHARE = 0.3
 # wider_train/ (up to 1.4 MP) are looked at whole, as before; on a 12 MP photo the whole
 # closer look took 10 seconds.
 WHOLE_IMAGE_PIXELS = 2_000_000
-
-Window = tuple[int, int, int, int]
 
 
 def has_face_below(found: list[FaceBoxes], height: float, score: float) -> bool:

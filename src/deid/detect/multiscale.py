@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deid.boxes import FaceBoxes
+from deid.boxes import FaceBoxes, Window
 from deid.config import DetectorConfig
 from deid.detect.base import Detector, detect_batch, max_batch_pixels
 from deid.detect.closer import closer_look_regions, has_face_below
@@ -34,25 +34,19 @@ TILE_OVERLAP = 0.25
 # tile) is larger than any face the whole-image pass shrunk to a tile misses (it sees a
 # 128 px face of a 16 MP photo at 32 px).
 FIRST_PASS_OVERLAP = 0.125
-# A pass of more than this many tiles' pixels is cut into tiles. At 2, photos of 1-2 MP
-# ran whole instead of as tiles plus the whole image shrunk to a tile (twice the pixels):
-# caltech/ ran 30% faster, but wider_train/'s crowds lost 0.3% of their faces >= 16 px and
-# 0.7% of 8-16 px: the shrunk pass is one more look at a crowd (docs/detection.md).
-TILED_FROM = 1
 # Below this many pixels a pass has nothing a detector can use.
 MIN_SIDE = 16
 # Inputs are grouped into one batch when their sizes, rounded up to this, are equal: the
 # CenterFace backbone pads to a multiple of 32 anyway.
 SHAPE_MULTIPLE = 32
 
-Window = tuple[int, int, int, int]  # integer xyxy
-
 
 def needs_tiles(width: int, height: int, tile: int) -> bool:
-    """A pass is cut into tiles only when it holds more pixels than TILED_FROM tiles:
-    memory is what tiles bound, and a whole pass sees every face whole. A 1280 x 800
-    photo or a long narrow strip runs in one piece."""
-    return bool(tile) and width * height > TILED_FROM * tile * tile
+    """A pass is cut into tiles only when it holds more pixels than one tile: memory is
+    what tiles bound, and a whole pass sees every face whole. A 1280 x 800 photo or a
+    long narrow strip runs in one piece. (Up to two tiles' pixels whole was 30% faster on
+    caltech/ and lost faces on wider_train/: docs/speed.md.)"""
+    return bool(tile) and width * height > tile * tile
 
 
 def pass_scales(width: int, height: int, scales: tuple[float, ...], tile: int) -> list[float]:

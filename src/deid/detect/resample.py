@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from deid.boxes import Window
+
 # An upscaled image of up to this many pixels (12 MB of RGB) is resampled whole, once.
 WHOLE_UPSCALE_PIXELS = 4_000_000
-
-Window = tuple[int, int, int, int]  # integer xyxy
-
 
 class Resampler:
     """Windows of one image (H x W x 3 uint8) at any scale; whole scaled images are kept
