@@ -1,6 +1,6 @@
 """Where one worker's time goes, stage by stage, under cProfile.
 
-    python scripts/profile_stages.py [--sets caltech,wider,photos/camera] [--config default]
+    python scripts/profile_stages.py [--sets caltech,wider,camera] [--config default]
         [--limit N] [--data ../shared/data]
 
 Each set runs in this process, one file after another through ``deid.process.process_file``
