@@ -1,5 +1,6 @@
 # Two entry points: `make demo` and `make test`. Each creates .venv and installs what it
-# needs on first use: the demo deid alone, the tests also the test, audit, ray and text extras.
+# needs on first use: the demo deid alone, the tests also the test, audit, ray, text and
+# heads extras.
 
 PYTHON ?= python3
 VENV := .venv
@@ -19,8 +20,8 @@ $(BIN)/deid: pyproject.toml
 	touch $@
 
 $(VENV)/.test-extras: $(BIN)/deid
-	@echo "installing the test, audit, ray and text extras (pytest, selenium, dlib, ray, rapidocr)"
-	$(BIN)/python -m pip install --quiet --no-warn-conflicts -e '.[test,audit,ray,text]'
+	@echo "installing the test, audit, ray, text and heads extras (pytest, selenium, dlib, ray, rapidocr, litert)"
+	$(BIN)/python -m pip install --quiet --no-warn-conflicts -e '.[test,audit,ray,text,heads]'
 	@# PyTorch's CPU build, for the test that its conversion of CenterFace gives onnxruntime's
 	@# boxes; where no CPU build is at hand (PyPI has CUDA builds only), that test is skipped.
 	$(BIN)/python -m pip install --quiet 'torch==$(TORCH_CPU)' \

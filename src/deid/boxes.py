@@ -10,27 +10,37 @@ import numpy as np
 Window = tuple[int, int, int, int]  # integer xyxy: a region of an image, in pixels
 
 
+FACE = "face"
+# A head where no face was seen: a person's head from a body or head model, covered whole.
+HEAD = "head"
+KINDS = (FACE, HEAD)
+
+
 @dataclass(frozen=True)
 class FaceBoxes:
-    """N detected faces: ``xyxy`` (N x 4 float pixel boxes), ``scores`` (N) and the name of
-    the detector that found each (N)."""
+    """N detections: ``xyxy`` (N x 4 float pixel boxes), ``scores`` (N), the name of the
+    detector that found each (N) and what each is (N, ``KINDS``; all faces when omitted)."""
 
     xyxy: np.ndarray
     scores: np.ndarray
     detectors: np.ndarray
+    kinds: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float64).reshape(-1, 4)
         scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
         detectors = np.asarray(self.detectors, dtype=object).reshape(-1)
-        if not len(xyxy) == len(scores) == len(detectors):
+        kinds = np.full(len(xyxy), FACE, dtype=object) if self.kinds is None \
+            else np.asarray(self.kinds, dtype=object).reshape(-1)
+        if not len(xyxy) == len(scores) == len(detectors) == len(kinds):
             raise ValueError(
                 f"FaceBoxes arrays differ in length: xyxy {len(xyxy)}, scores {len(scores)}, "
-                f"detectors {len(detectors)}"
+                f"detectors {len(detectors)}, kinds {len(kinds)}"
             )
         object.__setattr__(self, "xyxy", xyxy)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "detectors", detectors)
+        object.__setattr__(self, "kinds", kinds)
 
     @classmethod
     def empty(cls) -> "FaceBoxes":
@@ -44,13 +54,14 @@ class FaceBoxes:
             np.concatenate([p.xyxy for p in parts]),
             np.concatenate([p.scores for p in parts]),
             np.concatenate([p.detectors for p in parts]),
+            np.concatenate([p.kinds for p in parts]),
         )
 
     def __len__(self) -> int:
         return len(self.scores)
 
     def __getitem__(self, index: np.ndarray | slice | list[int]) -> "FaceBoxes":
-        return FaceBoxes(self.xyxy[index], self.scores[index], self.detectors[index])
+        return FaceBoxes(self.xyxy[index], self.scores[index], self.detectors[index], self.kinds[index])
 
 
 def box_areas(xyxy: np.ndarray) -> np.ndarray:
@@ -86,6 +97,12 @@ def nms(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
     xywh = np.concatenate([faces.xyxy[:, :2], faces.xyxy[:, 2:] - faces.xyxy[:, :2]], axis=1)
     kept = np.asarray(cv2.dnn.NMSBoxes(xywh, faces.scores, 0.0, iou_threshold), dtype=np.int64).reshape(-1)
     return faces[np.sort(kept)]
+
+
+def overlaps_any(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each box of ``a`` (N x 4), whether it intersects any box of ``b`` (M x 4)."""
+    inter, _, _ = _intersections(a, b)
+    return (inter > 0).any(axis=1)
 
 
 def expand_boxes(xyxy: np.ndarray, margin: float | np.ndarray) -> np.ndarray:
@@ -181,4 +198,4 @@ def merge_overlapping(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
     groups = group_overlapping(faces.xyxy, faces.scores, iou_threshold)
     best = np.array([group[0] for group in groups])
     merged = np.stack([enclosing_box(faces.xyxy[group]) for group in groups])
-    return FaceBoxes(merged, faces.scores[best], faces.detectors[best])
+    return FaceBoxes(merged, faces.scores[best], faces.detectors[best], faces.kinds[best])

@@ -265,6 +265,7 @@ def command_run(args: argparse.Namespace) -> int:
     print(
         f"{counts['inputs']} files: {counts['ok']} ok, {counts['failed']} failed, "
         f"{counts['skipped']} skipped; {counts['faces']} faces covered"
+        + (f", {counts['heads']} heads covered where no face was seen" if counts.get("heads") else "")
     )
     resumed = summary.details.get("resume")
     if resumed is not None:

@@ -46,6 +46,12 @@ CANDIDATE_THRESHOLD = 0.05
 # lost two more faces there and saved 17% of the false regions on caltech (deid eval).
 CONFIRM_SCORE = 0.07
 
+# Every image is also looked at shrunk to half (faces >= 64 px are >= 32 px there, well
+# inside CenterFace's range): on wider/ it protected 2 more of the 75 faces >= 64 px, and
+# as one more pass that texture must agree with, it cut the false regions by a quarter on
+# caltech/ and wider_train/ (docs/detection.md). It costs a quarter of the native pass.
+LARGE_FACE_SHRINK = 0.5
+
 # BlazeFace boxes run from the eyebrows to the chin and between the cheekbones. Growing
 # each side by 35% of the box covers hair, ears and jawline on the caltech photos; the
 # region is then 1.7x the detected box in each direction.
@@ -74,6 +80,10 @@ class DetectorConfig:
     # Side (px, at the pass's scale) of the overlapping tiles a pass of more than tile x
     # tile pixels is cut into; 0 sends each pass whole. Bounds memory per inference.
     tile: int = 0
+    # Also look at the whole image shrunk by this factor (or to one tile's pixels, when
+    # that is smaller), 0 for no such pass unless tiles need it. Large faces are then
+    # seen whole, at the size the model knows best, and judged by one more look.
+    shrink: float = 0.0
     # Also run every pass on the mirrored image: a detector's score for a face changes
     # with its orientation, so a face just under the threshold one way is often over it,
     # or seen again as a candidate, the other way.
@@ -128,6 +138,8 @@ class DetectorConfig:
             raise ConfigError(f"precision int8 is available for centerface only, not {self.name}")
         if self.upscale_below < 0:
             raise ConfigError(f"detector upscale_below must be 0 (off) or a face height in px, got {self.upscale_below}")
+        if not 0.0 <= self.shrink < 1.0:
+            raise ConfigError(f"detector shrink must be 0 (off) or a factor below 1, got {self.shrink}")
         if self.tile and self.tile < 64:
             raise ConfigError(f"detector tile must be 0 (off) or at least 64 px, got {self.tile}")
         if not 0.0 <= self.upscale_score < 1.0:
@@ -161,7 +173,7 @@ class DetectConfig:
     # sets that the rest missed, for 14% of the time on caltech, and was dropped.
     detectors: tuple[DetectorConfig, ...] = (
         DetectorConfig(
-            name="centerface", scales=(1.0, 1.5), flip=True, tile=1024,
+            name="centerface", scales=(1.0, 1.5), flip=True, tile=1024, shrink=LARGE_FACE_SHRINK,
             upscale_below=UPSCALE_BELOW, upscale_score=UPSCALE_SCORE,
             candidate_threshold=CANDIDATE_THRESHOLD, confirm_score=CONFIRM_SCORE,
         ),
@@ -170,6 +182,10 @@ class DetectConfig:
     # Boxes from different detectors (or variants) that overlap this much are one face;
     # they are merged into their enclosing box so no detector's coverage is lost.
     merge_iou: float = 0.3
+    # Look again, stretched back, at an image whose faces are all narrower than faces are
+    # (a photo fitted into a square without keeping its proportions, as many datasets
+    # store them); deid.detect.squeeze.
+    unsqueeze: bool = True
 
     def __post_init__(self) -> None:
         if not self.detectors:

@@ -78,7 +78,8 @@ def gallery_items(
                 "src": image_link(report_dir, out_dir, record["output"]),
                 "w": record["width"], "h": record["height"],
                 "regions": [f["region"] for f in faces],
-                "faces": len(record["faces"]),
+                "faces": sum(f.get("kind", "face") != "head" for f in record["faces"]),
+                "heads": sum(f.get("kind", "face") == "head" for f in record["faces"]),
                 "low": sum(f["score"] < LOW_SCORE for f in record["faces"]),
                 "residual": residual.get(record["output"], []),
             })
@@ -179,6 +180,7 @@ def render(
         ("inputs", "files found", counts["inputs"]), ("ok", "written", counts[OK]),
         ("failed", "failed (not written)", counts[FAILED]), ("skipped", "skipped (not images)", counts[SKIPPED]),
         ("faces", "faces covered", counts["faces"]),
+        ("heads", "heads covered (no face seen)", counts.get("heads", 0)),
         ("images_with_faces", "images with faces", counts["images_with_faces"]),
         ("texts", "text regions covered", counts.get("texts", 0)),
         ("gps", "inputs that carried GPS", meta.get("gps", 0)),
@@ -316,6 +318,7 @@ SCRIPT = r"""
       info.textContent = "failed: " + it.error;
     } else {
       info.textContent = it.faces + (it.faces === 1 ? " face" : " faces") +
+        (it.heads ? ", " + it.heads + (it.heads === 1 ? " head" : " heads") : "") +
         (it.low ? ", " + it.low + " unsure" : "") +
         (it.residual && it.residual.length ? ", " + it.residual.length + " residual" : "");
     }

@@ -385,6 +385,7 @@ def _summarise(
             FAILED: tally.status[FAILED],
             SKIPPED: tally.status[SKIPPED],
             "faces": tally.faces,
+            "heads": tally.heads,
             "images_with_faces": tally.images_with_faces,
             "texts": tally.texts,
         },

@@ -188,8 +188,9 @@ def _face_records(faces: FaceBoxes, regions: np.ndarray, shape: tuple[int, ...],
             score=round(float(score), 4),
             detector=str(name),
             frame=frame,
+            kind=str(kind),
         )
-        for box, region, score, name in zip(boxes, regions, faces.scores, faces.detectors)
+        for box, region, score, name, kind in zip(boxes, regions, faces.scores, faces.detectors, faces.kinds)
     ]
 
 

@@ -38,6 +38,8 @@ class FaceRecord:
     score: float
     detector: str
     frame: int = 0  # index of the frame or page the face is in
+    # "face", or "head": a person's head where no face was seen (deid.boxes.KINDS)
+    kind: str = "face"
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class Tally:
 
     status: Counter[str] = field(default_factory=Counter)
     faces: int = 0
+    heads: int = 0
     images_with_faces: int = 0
     texts: int = 0
     metadata_found: Counter[str] = field(default_factory=Counter)
@@ -113,7 +116,9 @@ class Tally:
         self.status[record.status] += 1
         self.metadata_found.update(record.metadata_found)
         if record.status == OK:
-            self.faces += len(record.faces)
+            heads = sum(face.kind == "head" for face in record.faces)
+            self.faces += len(record.faces) - heads
+            self.heads += heads
             self.images_with_faces += bool(record.faces)
             self.texts += len(record.texts or [])
         elif record.status == FAILED:

@@ -184,7 +184,7 @@ class Auditor:
         for scanner, detector in zip(self.scanners, self._detectors):
             faces = detector.detect(pixels)
             faces = faces[faces.scores >= scanner.min_score]
-            found.append(FaceBoxes(clip_boxes(faces.xyxy, width, height), faces.scores, faces.detectors))
+            found.append(FaceBoxes(clip_boxes(faces.xyxy, width, height), faces.scores, faces.detectors, faces.kinds))
         faces = FaceBoxes.concatenate(found)
         residual = []
         for group in group_overlapping(faces.xyxy, faces.scores, SAME_FACE_IOU):

@@ -16,6 +16,10 @@ from deid.detect.base import Detector
 DETECTORS: dict[str, str] = {
     "blazeface": "deid.detect.blazeface:BlazeFaceDetector",
     "centerface": "deid.detect.centerface:CenterFaceDetector",
+    # Faces seen from the side (OpenCV's profile cascade).
+    "haar": "deid.detect.haar:HaarDetector",
+    # Heads of people whose face is not seen (boxes of kind "head").
+    "pose": "deid.detect.pose:PoseHeadDetector",
     # Optional (deid[audit]); the independent second opinion of ``deid verify``.
     "dlib": "deid.detect.dlib:DlibDetector",
 }

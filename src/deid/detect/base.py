@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -42,3 +45,21 @@ def detect_batch(detector: Detector, images: list[np.ndarray]) -> list[FaceBoxes
 
 def max_batch_pixels(detector: Detector) -> int:
     return int(getattr(detector, "batch_pixels", DEFAULT_BATCH_PIXELS))
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """TFLite prints start-up notices from C++ straight to file descriptor 2 while a
+    model loads; hide those so a library call prints nothing."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -6,17 +6,17 @@ solutions run on the CPU only; on a GPU machine this detector still reports "cpu
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from deid.boxes import FaceBoxes
 from deid.config import DetectorConfig
+from deid.detect.base import native_stderr_silenced
 from deid.errors import ConfigError, DetectionError
 
 DEFAULT_VARIANT = "full"
@@ -55,7 +55,7 @@ class BlazeFaceDetector:
             ) from None
 
         self._module_dir = Path(face_detection.__file__).resolve().parents[2]
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             self._graph = face_detection.FaceDetection(
                 model_selection=self._selection, min_detection_confidence=self._cut
             )
@@ -104,21 +104,3 @@ def _installed(distribution: str) -> bool:
     except metadata.PackageNotFoundError:
         return False
     return True
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """TFLite prints start-up notices from C++ straight to file descriptor 2 while the
-    graph starts; hide those so a library call prints nothing."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)

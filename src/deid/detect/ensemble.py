@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from deid.boxes import FaceBoxes, clip_boxes, merge_overlapping
+from deid.boxes import HEAD, FaceBoxes, box_areas, box_iou, clip_boxes, merge_overlapping, overlaps_any
 from deid.config import DetectConfig
 from deid.detect import detector_class
 from deid.detect.base import Detector
 from deid.detect.fusion import fuse_passes
-from deid.detect.multiscale import run_passes
+from deid.detect.multiscale import Pass, plan_passes, run_passes
 from deid.detect.resample import limit_resampling_threads
+from deid.detect.squeeze import SQUEEZE_DETECTOR, squeeze_stretch, stretch, unstretch
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look at an image by every detector."""
+
+    found: FaceBoxes  # each detector's faces, fused over its passes
+    # The boxes of the native, unmirrored pass of the detector the squeeze check was
+    # measured on: what it reads.
+    native: FaceBoxes
+    passes: list[FaceBoxes]  # every pass of every detector, as it came
+
+# A box covering more than this share of the image, scoring under SURE_SCORE, must have
+# been seen by at least MIN_LOOKS_FOR_LARGE passes (of any detector). On the full-size
+# camera photos, one BlazeFace pass took half of a lake landscape for a face (0.55); the
+# real faces filling the frame in facemask/ scored 0.48-0.72 and were each seen by two
+# passes or more (docs/detection.md).
+LARGE_REGION_SHARE = 0.1
+SURE_SCORE = 0.75
+MIN_LOOKS_FOR_LARGE = 2
+# Two passes' boxes of one face overlap at least this much (the fusion's grouping value).
+SAME_LOOK_IOU = 0.3
 
 
 class FaceDetector:
@@ -29,16 +53,34 @@ class FaceDetector:
     def detect(self, image: np.ndarray) -> FaceBoxes:
         image = as_detector_input(image)
         height, width = image.shape[:2]
-        found = FaceBoxes.concatenate([
-            fuse_passes(run_passes(detector, image, settings), settings, self._config.merge_iou)
-            for detector, settings in zip(self.detectors, self._config.detectors)
-        ])
-        found = merge_overlapping(found, self._config.merge_iou)
+        look = self._look(image)
+        found, passes = look.found, look.passes
+        if self._config.unsqueeze:
+            factor = squeeze_stretch(look.native)
+            if factor > 1.0:
+                wide = stretch(image, factor)
+                again = self._look(wide)
+                found = FaceBoxes.concatenate([found, unstretch(again.found, width, wide.shape[1])])
+                passes = passes + [unstretch(boxes, width, wide.shape[1]) for boxes in again.passes]
+        found = found[~lone_large(found, passes, width, height)]
+        found = faces_then_heads(found, self._config.merge_iou)
         # Boxes may extend past the border (a face cut by the frame); they are kept whole
         # so the margin grows from the real face size, and clipped only when drawn.
         boxes = clip_boxes(found.xyxy, width, height)
         visible = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         return found[visible]
+
+    def _look(self, image: np.ndarray) -> Look:
+        height, width = image.shape[:2]
+        fused, native, every = [], [], []
+        for detector, settings in zip(self.detectors, self._config.detectors):
+            plans = plan_passes(width, height, settings)
+            passes = run_passes(detector, image, settings)
+            fused.append(fuse_passes(passes, settings, self._config.merge_iou, [plan.scale for plan in plans]))
+            every += passes
+            if settings.name == SQUEEZE_DETECTOR:
+                native += [found for plan, found in zip(plans, passes) if plan == Pass(1.0)]
+        return Look(FaceBoxes.concatenate(fused), FaceBoxes.concatenate(native), every)
 
     def model_info(self) -> list[dict[str, Any]]:
         return [d.model_info() for d in self.detectors]
@@ -50,6 +92,35 @@ class FaceDetector:
     @property
     def notes(self) -> list[str]:
         return [d.note for d in self.detectors if getattr(d, "note", None)]
+
+
+def lone_large(found: FaceBoxes, passes: list[FaceBoxes], width: int, height: int) -> np.ndarray:
+    """Which boxes are large for the image, unsure, and seen by one pass of one detector
+    only. A face that fills the frame is seen again by every look at it, sure or not (a
+    masked face in a webcam close-up scores 0.5-0.7); a landscape, a wall or a screen that
+    one pass took for a face is not, and covering a tenth of a photo or more on one look's
+    word spoils the photo for nothing."""
+    share = box_areas(found.xyxy) / float(width * height)
+    suspect = np.flatnonzero((share > LARGE_REGION_SHARE) & (found.scores < SURE_SCORE))
+    lone = np.zeros(len(found), dtype=bool)
+    for index in suspect:
+        box = found.xyxy[index:index + 1]
+        # Overlap, not containment: a small candidate inside the box is another thing.
+        seen_by = sum(bool(len(boxes)) and bool((box_iou(box, boxes.xyxy) >= SAME_LOOK_IOU).any()) for boxes in passes)
+        lone[index] = seen_by < MIN_LOOKS_FOR_LARGE
+    return lone
+
+
+def faces_then_heads(found: FaceBoxes, merge_iou: float) -> FaceBoxes:
+    """Overlapping boxes of one kind merged into their enclosing box; a head kept only
+    where it touches no face: the face's own box (and margin) is the better outline, and a
+    head model's box around a face already found would only widen its region."""
+    is_head = found.kinds == HEAD
+    faces = merge_overlapping(found[~is_head], merge_iou)
+    heads = merge_overlapping(found[is_head], merge_iou)
+    if len(heads) and len(faces):
+        heads = heads[~overlaps_any(heads.xyxy, faces.xyxy)]
+    return FaceBoxes.concatenate([faces, heads])
 
 
 def as_detector_input(image: np.ndarray) -> np.ndarray:

@@ -7,7 +7,8 @@ image is mirrored or resized, while texture scores in one pass and not the next.
 detector's candidates from all its passes are grouped by overlap, and a group is a face
 when one of its boxes scores the threshold, or when its best scores over the passes
 (a pass that did not see it counts 0) average ``confirm_score`` and two passes or more
-saw it.
+saw it. A pass that shrinks the image counts only for faces it could see: one that
+would show the face under ``SEEN_HEIGHT`` px neither confirms nor dilutes it.
 """
 
 from __future__ import annotations
@@ -20,20 +21,30 @@ from deid.config import DetectorConfig
 # A candidate seen by a single pass is never confirmed, however high its mean: one
 # pass alone is what the threshold already judges.
 MIN_PASSES_SEEN = 2
+# CenterFace finds faces from about 16 px reliably (docs/detection.md: 8-16 px faces are
+# where its recall falls); a pass shrinking a face below that is no evidence either way.
+SEEN_HEIGHT = 16.0
 
 
-def fuse_passes(passes: list[FaceBoxes], settings: DetectorConfig, iou_threshold: float) -> FaceBoxes:
-    """One detector's faces from the boxes of each of its passes (``run_passes``)."""
+def fuse_passes(
+    passes: list[FaceBoxes], settings: DetectorConfig, iou_threshold: float,
+    scales: list[float] | None = None,
+) -> FaceBoxes:
+    """One detector's faces from the boxes of each of its passes (``run_passes``), each
+    pass at the scale in ``scales`` (all passes count for every face when None)."""
     found = FaceBoxes.concatenate(passes)
     if not settings.candidate_threshold or not len(found):
         return found
     pass_of = np.concatenate([np.full(len(faces), i) for i, faces in enumerate(passes)])
+    pass_scale = np.ones(len(passes)) if scales is None else np.asarray(scales, dtype=np.float64)
     boxes, scores = [], []
     for group in group_overlapping(found.xyxy, found.scores, iou_threshold):
         best_per_pass = np.zeros(len(passes))
         np.maximum.at(best_per_pass, pass_of[group], found.scores[group])
+        height = np.median(found.xyxy[group, 3] - found.xyxy[group, 1])
+        counts = (pass_scale >= 1.0) | (height * pass_scale >= SEEN_HEIGHT)
         confirmed = (
-            best_per_pass.mean() >= settings.confirm_score
+            best_per_pass[counts].mean() >= settings.confirm_score
             and np.count_nonzero(best_per_pass) >= MIN_PASSES_SEEN
         )
         if best_per_pass.max() >= settings.threshold or confirmed:
@@ -43,4 +54,7 @@ def fuse_passes(passes: list[FaceBoxes], settings: DetectorConfig, iou_threshold
             scores.append(best_per_pass.max())
     if not boxes:
         return FaceBoxes.empty()
-    return FaceBoxes(np.stack(boxes), np.array(scores), np.full(len(boxes), found.detectors[0], dtype=object))
+    return FaceBoxes(
+        np.stack(boxes), np.array(scores),
+        np.full(len(boxes), found.detectors[0], dtype=object), np.full(len(boxes), found.kinds[0], dtype=object),
+    )

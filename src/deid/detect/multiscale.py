@@ -49,14 +49,20 @@ def needs_tiles(width: int, height: int, tile: int) -> bool:
     return bool(tile) and width * height > tile * tile
 
 
-def pass_scales(width: int, height: int, scales: tuple[float, ...], tile: int) -> list[float]:
-    """The configured scales, plus, when the smallest of them is cut into tiles, one pass
-    over the whole image shrunk to a tile's pixel count: a face larger than the tiles'
-    overlap can be cut by every seam, but is seen whole there."""
+def pass_scales(
+    width: int, height: int, scales: tuple[float, ...], tile: int, shrink: float = 0.0,
+) -> list[float]:
+    """The configured scales, plus one pass over the whole image shrunk by ``shrink``, or
+    to a tile's pixel count when the smallest scale is cut into tiles and that is smaller:
+    a face larger than the tiles' overlap can be cut by every seam, but is seen whole
+    there."""
     passes = list(scales)
     smallest = min(passes)
+    whole = [shrink] if shrink else []
     if needs_tiles(round(width * smallest), round(height * smallest), tile):
-        passes.append(tile / (width * height) ** 0.5)
+        whole.append(tile / (width * height) ** 0.5)
+    if whole and min(whole) < smallest:
+        passes.append(min(whole))
     return passes
 
 
@@ -75,7 +81,7 @@ class Pass:
 def plan_passes(width: int, height: int, settings: DetectorConfig) -> list[Pass]:
     """Every pass the settings ask for on an image of this size, those at or below native
     size and unmirrored first: what they find decides whether the closer look runs."""
-    scales = sorted(pass_scales(width, height, settings.scales, settings.tile), key=lambda s: (s > 1.0, s))
+    scales = sorted(pass_scales(width, height, settings.scales, settings.tile, settings.shrink), key=lambda s: (s > 1.0, s))
     plain = [Pass(scale) for scale in scales]
     return plain + ([Pass(scale, True) for scale in scales] if settings.flip else [])
 
@@ -120,7 +126,7 @@ class Crop:
                 | ((x1 < self.scaled[0]) & (xyxy[:, 2] > crop_width)) | ((y1 < self.scaled[1]) & (xyxy[:, 3] > crop_height))
             xyxy, faces = xyxy[~cut], faces[~cut]
         factor = np.array([width / self.scaled[0], height / self.scaled[1]] * 2)
-        return FaceBoxes((xyxy + np.array([x0, y0, x0, y0])) * factor, faces.scores, faces.detectors)
+        return FaceBoxes((xyxy + np.array([x0, y0, x0, y0])) * factor, faces.scores, faces.detectors, faces.kinds)
 
 
 def pass_crops(
@@ -172,7 +178,10 @@ def run_passes(detector: Detector, image: np.ndarray, settings: DetectorConfig) 
         return found
     if settings.upscale_below:
         first_found = [found[i] for i in first]
-        if not has_face_below(first_found, settings.upscale_below, settings.closer_look_score):
+        # What a shrunk pass sees small is below the size the model finds reliably: no
+        # reason to look closer, but where the closer look runs, a place to look.
+        native = [found[i] for i in first if plans[i].scale >= 1.0]
+        if not has_face_below(native, settings.upscale_below, settings.closer_look_score):
             return found
         regions = closer_look_regions(FaceBoxes.concatenate(first_found), settings, width, height)
     else:
