@@ -91,6 +91,8 @@ def main() -> None:
         if any("by_pixels" in row for row in rows):
             print()
             print_table(rows, rows[0]["images"], rows[0]["faces"], data)
+            print()
+            print_bands(rows, name)
 
 
 def bench_set(data: Path, deface: Path, workers: int, rounds: int) -> list[dict]:
@@ -252,6 +254,26 @@ def print_table(rows: list[dict], n_images: int, n_faces: int, data: Path) -> No
         big = _pct(_merged_rate(pixels, (">=64", "32-64"))) if pixels else "–"
         print(f"| {row['name']} | {row['images_per_s']:.1f} | {row['rss_mb']} MB | {regions} | "
               f"{_pct(pixels['protected_rate']) if pixels else '–'} | {big} |")
+
+
+def print_bands(rows: list[dict], name: str) -> None:
+    """Protected faces (pixels) by face height, for each tool: no band may be lower for
+    deid than for deface."""
+    from deid.evaluate import HEIGHT_BINS, bin_label
+
+    labels = [bin_label(low, high) for low, high in HEIGHT_BINS]
+    print(f"{name}: faces protected (pixels) by height")
+    print()
+    print("| run | " + " | ".join(f"{label} px" for label in labels) + " | >=16 px |")
+    print("|---|" + "---:|" * (len(labels) + 1))
+    for row in rows:
+        pixels = row.get("by_pixels")
+        if not pixels:
+            continue
+        bands = [pixels["by_height"][label] for label in labels]
+        cells = [f"{_pct(b['rate'])} ({b['faces'] - b['protected']} missed)" if b["faces"] else "–" for b in bands]
+        tall = _merged_rate(pixels, tuple(label for label, (low, _) in zip(labels, HEIGHT_BINS) if low >= 16))
+        print(f"| {row['name']} | " + " | ".join(cells) + f" | {_pct(tall)} |")
 
 
 def _merged_rate(result: dict, labels: tuple[str, ...]) -> float | None:
