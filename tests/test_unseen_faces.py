@@ -219,3 +219,25 @@ def test_default_records_say_face(tmp_path):
     kinds = {face["kind"] for record in records for face in record.get("faces", [])}
     assert kinds == {FACE}
     assert json.loads((report / "summary.json").read_text())["counts"]["heads"] == 0
+
+
+def test_one_detector_keeps_its_large_unsure_faces(shared_data, shared_faces):
+    """With one detector of one pass (the fast preset) a large face has one look at most:
+    the lone-large rule must not drop the webcam close-ups it scores 0.34-0.74."""
+    from deid.config import load_config
+
+    config = load_config("fast")
+    detector = FaceDetector(config.detect, "cpu")
+    anonymizer_config = config.anonymize
+    from deid.anonymize import build_anonymizer
+
+    anonymizer = build_anonymizer(anonymizer_config)
+    for name in ("facemask/23-photo.jpg", "facemask/25-photo.jpg", "facemask/u15-photo.jpg", "facemask/u5-photo.jpg"):
+        image = load_pixels(shared_data / "faces" / name).astype(np.uint8)
+        height, width = image.shape[:2]
+        found = detector.detect(image)
+        share = (found.xyxy[:, 2] - found.xyxy[:, 0]) * (found.xyxy[:, 3] - found.xyxy[:, 1]) / (width * height)
+        assert ((share > 0.1) & (found.scores < 0.75)).any(), name
+        truth = np.asarray(shared_faces[name], dtype=float).reshape(-1, 4)
+        regions = anonymizer.regions(found, width, height)
+        assert (coverage(truth, regions, "box", width, height) >= 0.8).all(), name

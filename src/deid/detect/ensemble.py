@@ -31,7 +31,8 @@ class Look:
 # been seen by at least MIN_LOOKS_FOR_LARGE passes (of any detector). On the full-size
 # camera photos, one BlazeFace pass took half of a lake landscape for a face (0.55); the
 # real faces filling the frame in facemask/ scored 0.48-0.72 and were each seen by two
-# passes or more (docs/detection.md).
+# passes or more (docs/detection.md). It needs a second detector: with one alone (the fast
+# preset: one pass), one look is all there is, and on facemask/ it dropped 13% of the faces.
 LARGE_REGION_SHARE = 0.1
 SURE_SCORE = 0.75
 MIN_LOOKS_FOR_LARGE = 2
@@ -62,7 +63,8 @@ class FaceDetector:
                 again = self._look(wide)
                 found = FaceBoxes.concatenate([found, unstretch(again.found, width, wide.shape[1])])
                 passes = passes + [unstretch(boxes, width, wide.shape[1]) for boxes in again.passes]
-        found = found[~lone_large(found, passes, width, height)]
+        if len(self.detectors) >= MIN_LOOKS_FOR_LARGE:
+            found = found[~lone_large(found, passes, width, height)]
         found = faces_then_heads(found, self._config.merge_iou)
         # Boxes may extend past the border (a face cut by the frame); they are kept whole
         # so the margin grows from the real face size, and clipped only when drawn.

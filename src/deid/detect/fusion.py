@@ -41,7 +41,8 @@ def fuse_passes(
     for group in group_overlapping(found.xyxy, found.scores, iou_threshold):
         best_per_pass = np.zeros(len(passes))
         np.maximum.at(best_per_pass, pass_of[group], found.scores[group])
-        height = np.median(found.xyxy[group, 3] - found.xyxy[group, 1])
+        best = group[0]  # the group's highest-scoring box: its size is the face's
+        height = found.xyxy[best, 3] - found.xyxy[best, 1]
         counts = (pass_scale >= 1.0) | (height * pass_scale >= SEEN_HEIGHT)
         confirmed = (
             best_per_pass[counts].mean() >= settings.confirm_score
