@@ -224,14 +224,12 @@ def test_default_records_say_face(tmp_path):
 def test_one_detector_keeps_its_large_unsure_faces(shared_data, shared_faces):
     """With one detector of one pass (the fast preset) a large face has one look at most:
     the lone-large rule must not drop the webcam close-ups it scores 0.34-0.74."""
+    from deid.anonymize import build_anonymizer
     from deid.config import load_config
 
     config = load_config("fast")
     detector = FaceDetector(config.detect, "cpu")
-    anonymizer_config = config.anonymize
-    from deid.anonymize import build_anonymizer
-
-    anonymizer = build_anonymizer(anonymizer_config)
+    anonymizer = build_anonymizer(config.anonymize)
     for name in ("facemask/23-photo.jpg", "facemask/25-photo.jpg", "facemask/u15-photo.jpg", "facemask/u5-photo.jpg"):
         image = load_pixels(shared_data / "faces" / name).astype(np.uint8)
         height, width = image.shape[:2]
@@ -241,3 +239,19 @@ def test_one_detector_keeps_its_large_unsure_faces(shared_data, shared_faces):
         truth = np.asarray(shared_faces[name], dtype=float).reshape(-1, 4)
         regions = anonymizer.regions(found, width, height)
         assert (coverage(truth, regions, "box", width, height) >= 0.8).all(), name
+
+
+def test_a_landscape_is_not_covered_by_one_large_box(shared_data):
+    """A lake photo (nobody in it, scripts/camera_people.json): one BlazeFace pass once
+    took half of it for a face. No region may cover a tenth of it."""
+    from deid.anonymize import build_anonymizer
+
+    image = load_pixels(shared_data / "photos" / "camera" / "camera12.jpg").astype(np.uint8)
+    height, width = image.shape[:2]
+    labels = json.loads((SAMPLE_DATA.parent / "scripts" / "camera_people.json").read_text())["photos"]
+    assert labels["camera12.jpg"]["people"] is False
+    config = Config()
+    faces = FaceDetector(config.detect, "cpu").detect(image)
+    regions = build_anonymizer(config.anonymize).regions(faces, width, height)
+    shares = (regions[:, 2] - regions[:, 0]) * (regions[:, 3] - regions[:, 1]) / (width * height)
+    assert shares.max(initial=0.0) < 0.1

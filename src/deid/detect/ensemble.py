@@ -17,16 +17,6 @@ from deid.detect.resample import limit_resampling_threads
 from deid.detect.squeeze import SQUEEZE_DETECTOR, squeeze_stretch, stretch, unstretch
 
 
-@dataclass(frozen=True)
-class Look:
-    """One look at an image by every detector."""
-
-    found: FaceBoxes  # each detector's faces, fused over its passes
-    # The boxes of the native, unmirrored pass of the detector the squeeze check was
-    # measured on: what it reads.
-    native: FaceBoxes
-    passes: list[FaceBoxes]  # every pass of every detector, as it came
-
 # A box covering more than this share of the image, scoring under SURE_SCORE, must have
 # been seen by at least MIN_LOOKS_FOR_LARGE passes (of any detector). On the full-size
 # camera photos, one BlazeFace pass took half of a lake landscape for a face (0.55); the
@@ -38,6 +28,17 @@ SURE_SCORE = 0.75
 MIN_LOOKS_FOR_LARGE = 2
 # Two passes' boxes of one face overlap at least this much (the fusion's grouping value).
 SAME_LOOK_IOU = 0.3
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look at an image by every detector."""
+
+    found: FaceBoxes  # each detector's faces, fused over its passes
+    # The boxes of the native, unmirrored pass of the detector the squeeze check was
+    # measured on: what it reads.
+    native: FaceBoxes
+    passes: list[FaceBoxes]  # every pass of every detector, as it came
 
 
 class FaceDetector:
@@ -63,7 +64,7 @@ class FaceDetector:
                 again = self._look(wide)
                 found = FaceBoxes.concatenate([found, unstretch(again.found, width, wide.shape[1])])
                 passes = passes + [unstretch(boxes, width, wide.shape[1]) for boxes in again.passes]
-        if len(self.detectors) >= MIN_LOOKS_FOR_LARGE:
+        if len(self.detectors) > 1:
             found = found[~lone_large(found, passes, width, height)]
         found = faces_then_heads(found, self._config.merge_iou)
         # Boxes may extend past the border (a face cut by the frame); they are kept whole
