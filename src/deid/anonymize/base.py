@@ -20,6 +20,12 @@ from deid.config import AnonymizeConfig
 CONFIDENT_SCORE = 0.8
 # Faces under this height (px) get a wider margin, in full at half of it.
 SMALL_FACE_HEIGHT = 32.0
+# A face's box is about this wide for its height (CenterFace's boxes: per-photo medians
+# 0.76-0.79 on caltech/ and wider_train/). A narrower box is a partial look (a profile, a
+# face half hidden or cut by the frame, a squeezed photo) and is widened to it about its
+# centre before the margin: on wider/ 2 more faces >= 16 px protected and 25 fewer false
+# regions, nothing changed on facemask/ (docs/detection.md).
+FACE_ASPECT = 0.78
 
 
 def face_margins(faces: FaceBoxes, config: AnonymizeConfig) -> np.ndarray:
@@ -30,13 +36,24 @@ def face_margins(faces: FaceBoxes, config: AnonymizeConfig) -> np.ndarray:
     return config.margin + config.margin_low_score * doubt + config.margin_small_face * smallness
 
 
+def widened_to_face(xyxy: np.ndarray) -> np.ndarray:
+    """Boxes narrower than FACE_ASPECT times their height, widened to it about their
+    centre; the others as they are."""
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4).copy()
+    width = np.maximum(xyxy[:, 2] - xyxy[:, 0], FACE_ASPECT * (xyxy[:, 3] - xyxy[:, 1]))
+    centre = (xyxy[:, 0] + xyxy[:, 2]) / 2
+    xyxy[:, 0], xyxy[:, 2] = centre - width / 2, centre + width / 2
+    return xyxy
+
+
 class Anonymizer(ABC):
     def __init__(self, config: AnonymizeConfig) -> None:
         self.config = config
 
     def grown(self, faces: FaceBoxes) -> np.ndarray:
-        """Each face box grown by its margin, unclipped (N x 4 floats)."""
-        return expand_boxes(faces.xyxy, face_margins(faces, self.config))
+        """Each face box, widened to a face's proportions when narrower, grown by its
+        margin, unclipped (N x 4 floats)."""
+        return expand_boxes(widened_to_face(faces.xyxy), face_margins(faces, self.config))
 
     def regions(self, faces: FaceBoxes, width: int, height: int) -> np.ndarray:
         """Integer xyxy bounding boxes of the pixels that will be replaced (N x 4),
