@@ -255,3 +255,23 @@ def test_a_landscape_is_not_covered_by_one_large_box(shared_data):
     regions = build_anonymizer(config.anonymize).regions(faces, width, height)
     shares = (regions[:, 2] - regions[:, 0]) * (regions[:, 3] - regions[:, 1]) / (width * height)
     assert shares.max(initial=0.0) < 0.1
+
+
+@pytest.mark.parametrize(
+    "box, widened",
+    [
+        ([10, 10, 20, 50], [-0.6, 10, 30.6, 50]),  # 10 wide for 40 tall: to 31.2 wide
+        ([10, 10, 50, 50], [10, 10, 50, 50]),  # wider than a face: as it is
+        ([10, 10, 41.2, 50], [10, 10, 41.2, 50]),  # exactly a face's proportions
+    ],
+)
+def test_narrow_boxes_are_widened_to_a_face(box, widened):
+    from deid.anonymize.base import widened_to_face
+
+    assert widened_to_face(np.array([box], dtype=float))[0] == pytest.approx(widened)
+
+
+def test_widening_takes_no_boxes():
+    from deid.anonymize.base import widened_to_face
+
+    assert widened_to_face(np.zeros((0, 4))).shape == (0, 4)
