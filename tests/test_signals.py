@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import SAMPLE_DATA, run_cli
 
 PHOTOS = ["astronaut.jpg", "astronaut_portrait.png", "people/grace_hopper.jpg"]
@@ -66,3 +68,24 @@ def test_sigterm_stops_the_workers_and_the_run_resumes(tmp_path):
     resumed = run_cli("run", src, out, "--resume", "--workers", "2")
     assert resumed.returncode == 0, resumed.stderr
     assert len([p for p in out.rglob("*") if p.is_file()]) == 40
+
+
+@pytest.mark.parametrize("command, args", [
+    ("run", ["SRC", "OUT"]),
+    ("verify", ["OUT"]),
+    ("eval", ["IMAGES", "GT.json"]),
+    ("inspect", ["PHOTO.jpg"]),
+])
+def test_an_interrupted_command_says_how_to_go_on(monkeypatch, capsys, command, args):
+    """Only run takes --resume; the others are told to start over, not to use an option
+    they reject."""
+    from deid import cli
+
+    def interrupted(parsed):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, command, interrupted)
+    assert cli.main([command, *args]) == 130
+    message = capsys.readouterr().err
+    assert ("--resume" in message) == (command == "run")
+    assert message.count("\n") == 1

@@ -411,11 +411,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deid: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print(
-            f"deid: {'terminated' if terminated else 'interrupted'}; files already written are complete. "
-            "Run the same command with --resume to finish",
-            file=sys.stderr,
-        )
+        stopped = "terminated" if terminated else "interrupted"
+        if args.command == "run":
+            advice = "files already written are complete. Run the same command with --resume to finish"
+        else:
+            advice = "it wrote no result. Run the same command again to start over"
+        print(f"deid: {stopped}; {advice}", file=sys.stderr)
         return EXIT_TERMINATED if terminated else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
