@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -689,3 +690,16 @@ def test_faces_just_under_the_threshold_in_real_crowds_are_covered(shared_data, 
     )
     protected_before, _ = _protected_in_crowds(shared_data, shared_faces, single_look)
     assert protected_before <= 0.9 * total
+
+
+def test_eval_speed_counts_every_file_processed(tmp_path):
+    """images/s is over the files the run processed, not only those with ground truth."""
+    folder = tmp_path / "photos"
+    shutil.copytree(SAMPLE_DATA, folder)
+    shutil.copy(SAMPLE_DATA / "astronaut.jpg", folder / "no_truth.jpg")
+    out = tmp_path / "eval.json"
+    result = run_cli("eval", folder, folder / "faces.json", "--workers", "1", "--json", out)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["images"] == 3 and data["files_processed"] == 4
+    assert data["images_per_s"] == round(4 / data["wall_time_s"], 2)
