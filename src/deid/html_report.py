@@ -73,13 +73,14 @@ def gallery_items(
         else:
             # Text regions are outlined like faces: both are covered pixels to review.
             faces = [f for f in record["faces"] + (record.get("texts") or []) if f.get("frame", 0) == 0]
+            heads = sum(f.get("kind") == "head" for f in record["faces"])
             item.update({
                 "output": record["output"],
                 "src": image_link(report_dir, out_dir, record["output"]),
                 "w": record["width"], "h": record["height"],
                 "regions": [f["region"] for f in faces],
-                "faces": sum(f.get("kind", "face") != "head" for f in record["faces"]),
-                "heads": sum(f.get("kind", "face") == "head" for f in record["faces"]),
+                "faces": len(record["faces"]) - heads,
+                "heads": heads,
                 "low": sum(f["score"] < LOW_SCORE for f in record["faces"]),
                 "residual": residual.get(record["output"], []),
             })

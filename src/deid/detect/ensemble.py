@@ -109,7 +109,7 @@ def lone_large(found: FaceBoxes, passes: list[FaceBoxes], width: int, height: in
     for index in suspect:
         box = found.xyxy[index:index + 1]
         # Overlap, not containment: a small candidate inside the box is another thing.
-        seen_by = sum(bool(len(boxes)) and bool((box_iou(box, boxes.xyxy) >= SAME_LOOK_IOU).any()) for boxes in passes)
+        seen_by = sum(bool((box_iou(box, boxes.xyxy) >= SAME_LOOK_IOU).any()) for boxes in passes)
         lone[index] = seen_by < MIN_LOOKS_FOR_LARGE
     return lone
 

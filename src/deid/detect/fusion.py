@@ -26,6 +26,14 @@ MIN_PASSES_SEEN = 2
 SEEN_HEIGHT = 16.0
 
 
+def seen_in_pass(heights: np.ndarray | float, scales: np.ndarray | float) -> np.ndarray:
+    """Whether a face of ``heights`` (px, in the image) is evidence in a pass at ``scales``
+    (broadcast): every pass at or above native size, a shrunk one when it shows the face
+    at least SEEN_HEIGHT tall."""
+    scales = np.asarray(scales, dtype=np.float64)
+    return (scales >= 1.0) | (np.asarray(heights, dtype=np.float64) * scales >= SEEN_HEIGHT)
+
+
 def fuse_passes(
     passes: list[FaceBoxes], settings: DetectorConfig, iou_threshold: float,
     scales: list[float] | None = None,
@@ -43,7 +51,7 @@ def fuse_passes(
         np.maximum.at(best_per_pass, pass_of[group], found.scores[group])
         best = group[0]  # the group's highest-scoring box: its size is the face's
         height = found.xyxy[best, 3] - found.xyxy[best, 1]
-        counts = (pass_scale >= 1.0) | (height * pass_scale >= SEEN_HEIGHT)
+        counts = seen_in_pass(height, pass_scale)
         confirmed = (
             best_per_pass[counts].mean() >= settings.confirm_score
             and np.count_nonzero(best_per_pass) >= MIN_PASSES_SEEN

@@ -25,7 +25,7 @@ from deid.boxes import FaceBoxes, Window
 from deid.config import DetectorConfig
 from deid.detect.base import Detector, detect_batch, max_batch_pixels
 from deid.detect.closer import closer_look_regions, has_face_below
-from deid.detect.fusion import SEEN_HEIGHT
+from deid.detect.fusion import seen_in_pass
 from deid.detect.resample import Resampler
 
 # Neighbouring tiles share a quarter of their side: a face up to that size lies whole in
@@ -178,14 +178,15 @@ def run_passes(detector: Detector, image: np.ndarray, settings: DetectorConfig) 
     if not closer:
         return found
     if settings.upscale_below:
-        # What a shrunk pass sees under SEEN_HEIGHT is below the size the model finds
-        # reliably: no reason to look closer, nor a place to look. What it sees larger is
-        # a place to look where the native passes call for the closer look.
+        # What a shrunk pass sees too small to count (seen_in_pass) is below the size the
+        # model finds reliably: no reason to look closer, nor a place to look. What it
+        # sees larger is a place to look where the native passes call for the closer look.
         native = [found[i] for i in first if plans[i].scale >= 1.0]
         if not has_face_below(native, settings.upscale_below, settings.closer_look_score):
             return found
         first_found = native + [
-            _seen(found[i], plans[i].scale) for i in first if plans[i].scale < 1.0
+            found[i][seen_in_pass(found[i].xyxy[:, 3] - found[i].xyxy[:, 1], plans[i].scale)]
+            for i in first if plans[i].scale < 1.0
         ]
         regions = closer_look_regions(FaceBoxes.concatenate(first_found), settings, width, height)
     else:
@@ -195,11 +196,6 @@ def run_passes(detector: Detector, image: np.ndarray, settings: DetectorConfig) 
         for crop in pass_crops(plans[i], i, region, width, height, settings.tile, trim=region != whole)
     ], found)
     return found
-
-
-def _seen(faces: FaceBoxes, scale: float) -> FaceBoxes:
-    """The boxes of a pass at ``scale`` that were at least SEEN_HEIGHT tall in it."""
-    return faces[(faces.xyxy[:, 3] - faces.xyxy[:, 1]) * scale >= SEEN_HEIGHT]
 
 
 def run_crops(detector: Detector, source: Resampler, crops: list[Crop], found: list[FaceBoxes]) -> None:

