@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.resources
 import json
 import re
 import shutil
@@ -12,6 +13,8 @@ import pytest
 from PIL import Image
 
 PROJECT = Path(__file__).resolve().parents[1]
+# The presets of the installed package, as a run finds them (not the source tree's copy).
+PRESETS = Path(str(importlib.resources.files("deid") / "presets"))
 SAMPLE_DATA = PROJECT / "sample_data"
 SHARED_DATA = PROJECT.parent / "shared" / "data"
 

@@ -26,10 +26,10 @@ from deid.pipeline import plan_outputs, run
 from deid.report import read_records
 from deid.workers import process_all
 
-from conftest import PROJECT, SAMPLE_DATA, load_pixels, run_cli
+from conftest import PRESETS, SAMPLE_DATA, load_pixels, run_cli
 from dying_worker import die_on_crash_files
 
-FAST = PROJECT / "src" / "deid" / "presets" / "fast.toml"
+FAST = PRESETS / "fast.toml"
 PHOTOS = ["astronaut.jpg", "astronaut_portrait.png", "people/grace_hopper.jpg"]
 
 
@@ -103,7 +103,7 @@ def test_resume_redoes_a_changed_input_and_everything_after_a_config_change(tmp_
     assert summary.details["resumed"] == 2
     records = {r["source"]: r for r in read_records(report)}
     assert records["a/00_grace_hopper.jpg"]["width"] == Image.open(SAMPLE_DATA / "astronaut.jpg").width
-    changed = load_config(PROJECT / "src" / "deid" / "presets" / "default.toml")
+    changed = load_config(PRESETS / "default.toml")
     assert run(src, out, changed, resume=True).details["resumed"] == 0
 
 

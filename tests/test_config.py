@@ -5,16 +5,16 @@ import pytest
 from deid.config import Config, config_from_dict, load_config
 from deid.errors import ConfigError
 
-from conftest import PROJECT, run_cli
+from conftest import PRESETS, run_cli
 
 
 def test_default_toml_equals_builtin_defaults():
-    assert load_config(PROJECT / "src" / "deid" / "presets" / "default.toml") == Config()
+    assert load_config(PRESETS / "default.toml") == Config()
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (PROJECT / "src" / "deid" / "presets").glob("*.toml")))
+@pytest.mark.parametrize("name", sorted(p.name for p in (PRESETS).glob("*.toml")))
 def test_every_shipped_config_loads(name):
-    assert isinstance(load_config(PROJECT / "src" / "deid" / "presets" / name), Config)
+    assert isinstance(load_config(PRESETS / name), Config)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_invalid_toml_is_one_line_and_exit_2(tmp_path: Path):
 
 def test_a_preset_is_found_by_name_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert load_config("strict") == load_config(PROJECT / "src" / "deid" / "presets" / "strict.toml")
+    assert load_config("strict") == load_config(PRESETS / "strict.toml")
     assert load_config("strict").anonymize.margin == 0.5
 
 

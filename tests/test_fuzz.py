@@ -20,7 +20,7 @@ from deid.discover import IMAGE, classify
 from deid.output import TEMP_PREFIX
 from deid.process import WorkItem, cached_stages, process_file
 
-from conftest import PROJECT, SAMPLE_DATA
+from conftest import PRESETS, SAMPLE_DATA
 
 EXAMPLES = int(os.environ.get("DEID_FUZZ_EXAMPLES", "0"))
 
@@ -80,7 +80,7 @@ def mutate(data: bytes, mutations: list[tuple[str, float, int]]) -> bytes:
 
 @pytest.fixture(scope="module")
 def stages():
-    return cached_stages(load_config(PROJECT / "src" / "deid" / "presets" / "fast.toml"))
+    return cached_stages(load_config(PRESETS / "fast.toml"))
 
 
 @settings(

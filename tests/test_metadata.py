@@ -19,7 +19,7 @@ from deid.formats import FORMATS
 from deid.metadata import leftover_metadata
 from deid.report import read_records
 
-from conftest import PROJECT, metadata_left, run_cli
+from conftest import PRESETS, metadata_left, run_cli
 
 # Inventory flag -> category deid must report for that file.
 INVENTORY_CATEGORY = {"gps": "gps", "exif_thumbnail": "thumbnail", "xmp": "xmp", "iptc": "iptc", "icc": "icc"}
@@ -31,7 +31,7 @@ def cleaned(shared_data, tmp_path_factory):
     src = shared_data / "metadata"
     # Metadata is the subject here, not detection: the fast preset keeps this quick on
     # 12-megapixel camera files.
-    result = run_cli("run", src, tmp / "out", "--workers", "2", "--config", PROJECT / "src" / "deid" / "presets" / "fast.toml")
+    result = run_cli("run", src, tmp / "out", "--workers", "2", "--config", PRESETS / "fast.toml")
     assert result.returncode in (0, 1), result.stderr
     records = {r["source"]: r for r in read_records(tmp / "out.report")}
     return src, tmp / "out", records

@@ -5,12 +5,17 @@
     summary = deid.run("PHOTOS", "CLEAN", config=deid.load_config("default"))
 """
 
+from importlib import metadata as _metadata
+
 from deid.boxes import FaceBoxes
 from deid.config import Config, load_config
 from deid.errors import ConfigError, DeidError, ImageError, UsageError
 from deid.pipeline import AnonymizedImage, RunSummary, anonymize_image, run
 
-__version__ = "0.1.0"
+try:  # written once, in pyproject.toml
+    __version__ = _metadata.version("deid")
+except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "unknown"
 
 __all__ = [
     "AnonymizedImage",

@@ -16,6 +16,7 @@ from deid import __version__
 from deid.anonymize import ANONYMIZERS
 from deid.config import DEVICES, ENGINES, SHAPES, TEXT_POLICIES, Config, load_config
 from deid.errors import DeidError, UsageError
+from deid.names import RENAME_MODES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "lossless, larger files)",
     )
     run.add_argument(
-        "--rename", choices=["keep", "hash", "sequential"],
+        "--rename", choices=RENAME_MODES,
         help="output file names. Default: keep (same relative paths; names may identify "
         "people). hash: every folder and file name becomes a keyed hash (key kept in the "
         "report folder, so names cannot be guessed from a list of likely names); "

@@ -13,8 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The registries are leaf modules: they name what can be built without importing it.
+from deid.anonymize import ANONYMIZERS
+from deid.detect import DETECTORS
 from deid.device import RUNTIMES
 from deid.errors import ConfigError
+from deid.formats import FORMATS
+from deid.names import RENAME_MODES
 
 DEVICES = ("auto", "cpu", "cuda")
 ENGINES = ("local", "ray")
@@ -116,8 +121,6 @@ class DetectorConfig:
     runtime: str = "auto"
 
     def __post_init__(self) -> None:
-        from deid.detect import DETECTORS
-
         if self.name not in DETECTORS:
             raise ConfigError(
                 f"unknown detector {self.name!r}; choose one of: {', '.join(sorted(DETECTORS))}"
@@ -218,8 +221,6 @@ class AnonymizeConfig:
     blur_strength: float = 0.2
 
     def __post_init__(self) -> None:
-        from deid.anonymize import ANONYMIZERS
-
         if self.mode not in ANONYMIZERS:
             raise ConfigError(
                 f"unknown mode {self.mode!r}; choose one of: {', '.join(ANONYMIZERS)}"
@@ -287,9 +288,6 @@ class OutputConfig:
                 f"output.keep_metadata: {unknown[0]!r} cannot be kept; only "
                 f"{', '.join(sorted(KEEPABLE_METADATA))} may be"
             )
-        from deid.formats import FORMATS
-        from deid.names import RENAME_MODES
-
         if self.rename not in RENAME_MODES:
             raise ConfigError(f"output.rename must be one of {', '.join(RENAME_MODES)}, got {self.rename!r}")
 

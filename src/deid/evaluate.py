@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from deid.anonymize import region_mask
+from deid.anonymize.base import region_mask
 from deid.boxes import clip_boxes
 from deid.config import Config
 from deid.errors import UsageError

@@ -143,7 +143,7 @@ class CenterFaceDetector:
 
         try:
             # The float graph is built only when the cache cannot give the int8 one.
-            return quantized_model(lambda: float_model(data), self._sha256)
+            return quantized_model(lambda: float_model(data), self._sha256, __file__)
         except CalibrationMismatch as exc:
             if requested == "int8":
                 raise ConfigError(

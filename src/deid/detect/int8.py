@@ -68,10 +68,11 @@ def quantize_kwargs() -> dict[str, Any]:
     }
 
 
-def quantized_model(float_graph: Callable[[], Any], model_sha256: str) -> bytes:
+def quantized_model(float_graph: Callable[[], Any], model_sha256: str, preparer: str) -> bytes:
     """The serialized int8 graph of the model file whose hash is ``model_sha256``, from the
     cache when an earlier run made it with the same inputs, else from ``float_graph()``
-    (the float CenterFace graph, weights constant). Raises CalibrationMismatch when the
+    (the float CenterFace graph, weights constant); ``preparer`` is the file of the code
+    that builds that graph, part of what the cached graph depends on. Raises CalibrationMismatch when the
     stored ranges were measured on another model file or do not cover this ONNX
     Runtime's prepared graph."""
     import onnx
@@ -88,7 +89,7 @@ def quantized_model(float_graph: Callable[[], Any], model_sha256: str) -> bytes:
             f"(sha256 {calibration['model_sha256'][:12]}...)"
         )
     # Everything the quantized graph depends on, the code that prepares it included.
-    code = "".join(Path(module).read_text() for module in (__file__, _centerface_module()))
+    code = "".join(Path(module).read_text() for module in (__file__, preparer))
     key = hashlib.sha256(
         "\n".join([model_sha256, text, code, onnxruntime.__version__, onnx.__version__]).encode()
     ).hexdigest()[:32]
@@ -113,12 +114,6 @@ def quantized_model(float_graph: Callable[[], Any], model_sha256: str) -> bytes:
             cached.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(cached, graph)
     return graph
-
-
-def _centerface_module() -> str:
-    from deid.detect import centerface
-
-    return centerface.__file__
 
 
 def _cache_dir() -> Path | None:

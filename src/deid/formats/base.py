@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from PIL import Image
 
-from deid.config import OutputConfig
 from deid.errors import UnsupportedImageError
 
 if TYPE_CHECKING:
+    from deid.config import OutputConfig
     from deid.decode import Animation
 
 

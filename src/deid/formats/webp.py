@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from deid.config import OutputConfig
 from deid.formats.base import ImageFormat
+
+if TYPE_CHECKING:
+    from deid.config import OutputConfig
 
 
 class WebpFormat(ImageFormat):
