@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--venv", type=Path, default=PROJECT / ".bench" / "deface-venv")
     args = parser.parse_args()
     sys.path.insert(0, str(PROJECT / "src"))
-    from deid.workers import usable_cores
+    from deid.engine.local import usable_cores
 
     deface = ensure_deface(args.venv)
     workers = args.workers or usable_cores()  # what deid's own default gives

@@ -24,10 +24,11 @@ from deid.config import load_config
 from deid.discover import IMAGE, discover
 from deid.pipeline import plan_outputs, run
 from deid.report import read_records
-from deid.workers import process_all
+from deid.engine import build_engine, run_job
+from deid.process import FileJob
 
 from conftest import PRESETS, SAMPLE_DATA, load_pixels, run_cli
-from dying_worker import die_on_crash_files
+from dying_worker import DyingJob
 
 FAST = PRESETS / "fast.toml"
 PHOTOS = ["astronaut.jpg", "astronaut_portrait.png", "people/grace_hopper.jpg"]
@@ -201,7 +202,7 @@ def test_a_worker_that_dies_takes_no_other_file_with_it(tmp_path, workers):
     images = [s for s in discover(src) if s.kind == IMAGE]
     items, _ = plan_outputs(images, config.output, tmp_path / "report")
     results = []
-    process_all(items, out, config, workers, results.append, task=die_on_crash_files)
+    run_job(DyingJob(FileJob(config, out)), items, results.append, build_engine("local", workers))
     records = {r.record.source: r.record for r in results}
     assert len(results) == len(items) == len(records)
     assert records["crash.jpg"].status == "failed"
@@ -361,7 +362,7 @@ def test_a_resumed_run_draws_the_same_noise_and_a_new_run_draws_new_noise(tmp_pa
     ],
 )
 def test_a_container_cpu_quota_gives_its_number_of_cores(quota, period, cores):
-    from deid.workers import cores_from_quota
+    from deid.engine.local import cores_from_quota
 
     assert cores_from_quota(quota, period) == cores
 
@@ -408,7 +409,7 @@ def test_the_default_workers_are_the_cores_the_run_may_use(tmp_path):
     ],
 )
 def test_the_container_cpu_quota_is_read_from_cgroup_v2_or_v1(tmp_path, monkeypatch, v2, v1, cores):
-    from deid import workers
+    from deid.engine import local as workers
 
     v2_path, v1_paths = tmp_path / "cpu.max", (tmp_path / "cpu.cfs_quota_us", tmp_path / "cpu.cfs_period_us")
     if v2 is not None:

@@ -86,17 +86,14 @@ def test_a_file_failing_on_an_actor_is_failed_and_leaves_nothing(cluster, photos
 
 
 def test_an_actor_dying_mid_file_fails_nothing_a_retry_processes(cluster, photos, local_result, tmp_path, monkeypatch):
-    import deid.ray_engine
-    from dying_worker import die_once_on_crash_files
+    import deid.pipeline
+    from dying_worker import DyingJob
 
-    original = deid.ray_engine.process_all_ray
-
-    def with_dying_actor(items, out_dir, config, on_result, run_id, task=None):
-        return original(items, out_dir, config, on_result, run_id, task=die_once_on_crash_files)
-
-    monkeypatch.setattr(deid.ray_engine, "process_all_ray", with_dying_actor)
+    marker = tmp_path / "actor-killed-once"
+    file_job = deid.pipeline.FileJob
+    monkeypatch.setattr(deid.pipeline, "FileJob", lambda *args: DyingJob(file_job(*args), once_marker=str(marker)))
     summary = run(photos, tmp_path / "out", Config(workers=2, engine="ray"))
-    assert (tmp_path / "actor-killed-once").exists()
+    assert marker.exists()
     assert summary.counts["failed"] == 1  # the damaged file only
     assert files_under(tmp_path / "out") == files_under(local_result[0])
 
@@ -170,3 +167,17 @@ def test_a_head_and_a_second_node_started_with_ray_start(photos, local_result, t
                 node.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 node.kill()
+
+
+
+def test_verify_on_ray_reports_the_file_that_kills_its_actor_as_the_local_engine_does(cluster, photos, tmp_path, monkeypatch):
+    from deid.engine import WORKER_DIED
+    from dying_worker import verify_with_a_file_that_kills_its_worker
+
+    # Where an earlier test left no Ray instance, the one verify starts finds the test's
+    # jobs through the path its workers inherit.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
+    result = verify_with_a_file_that_kills_its_worker(photos / "a", tmp_path, monkeypatch, workers=2, engine="ray")
+    assert result.data["files"] == 4
+    assert result.data["unreadable"] == [{"output": "crash.jpg", "error": WORKER_DIED}]
+    assert result.exit_code == 1

@@ -163,3 +163,14 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+
+def test_a_file_that_kills_its_verify_worker_is_reported_and_the_rest_audited(photos, tmp_path, monkeypatch):
+    from deid.engine import WORKER_DIED
+    from dying_worker import verify_with_a_file_that_kills_its_worker
+
+    result = verify_with_a_file_that_kills_its_worker(photos[0], tmp_path, monkeypatch, workers=2)
+    assert result.data["files"] == 4
+    assert result.data["unreadable"] == [{"output": "crash.jpg", "error": WORKER_DIED}]
+    assert result.exit_code == 1

@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from deid import __version__
 from deid.anonymize import ANONYMIZERS
@@ -19,6 +20,21 @@ from deid.errors import DeidError, UsageError
 from deid.names import RENAME_MODES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine", choices=ENGINES,
+        help="local: worker processes on this machine. ray: actors on a Ray cluster (pip install "
+        "'deid[ray]'; SRC, OUT and the report folder must be at the same path on every node). "
+        "Default: local",
+    )
+    parser.add_argument(
+        "--ray-address", metavar="ADDR",
+        help="with --engine ray, the cluster to join: auto (the one started on this node with "
+        "'ray start'), or HOST:PORT of its head. Default: a Ray instance started for the run "
+        "on this machine",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,18 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         "phone numbers, e-mail addresses, handles, street addresses and long numbers; all = "
         "every text region (more covered, slower). Default: off (the strict preset: identifying)",
     )
-    run.add_argument(
-        "--engine", choices=ENGINES,
-        help="local: worker processes on this machine. ray: actors on a Ray cluster (pip install "
-        "'deid[ray]'; SRC, OUT and the report folder must be at the same path on every node). "
-        "Default: local",
-    )
-    run.add_argument(
-        "--ray-address", metavar="ADDR",
-        help="with --engine ray, the cluster to join: auto (the one started on this node with "
-        "'ray start'), or HOST:PORT of its head. Default: a Ray instance started for the run "
-        "on this machine",
-    )
+    add_engine_options(run)
     run.add_argument(
         "--files-from", type=Path, metavar="LIST",
         help="process only the files named in LIST, one per line, relative to SRC (or absolute "
@@ -176,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--workers", type=int, metavar="N", help="worker processes. Default: one per usable core")
     verify.add_argument("--device", choices=DEVICES, help="where detectors run. Default: auto")
+    add_engine_options(verify)
     evaluate = commands.add_parser(
         "eval",
         help="measure the protected-face rate on images with ground-truth face boxes",
@@ -286,22 +292,27 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"deid: ... and {len(failed) - 10} more failed files, listed in the report", file=sys.stderr)
     code = EXIT_FAILED if summary.exit_code else EXIT_OK
     if args.verify:
-        result = _verify(args.out, summary.report_dir, args.src, config.device, config.workers, None)
+        result = _verify(args.out, summary.report_dir, args.src, None, device=config.device, workers=config.workers,
+                         engine=config.engine, ray_address=config.ray_address)
         code = max(code, result)
     return code
 
 
 def command_verify(args: argparse.Namespace) -> int:
-    return _verify(args.out, args.report, args.source, args.device or "auto", args.workers or 0, args.sample)
+    return _verify(
+        args.out, args.report, args.source, args.sample, device=args.device or "auto", workers=args.workers or 0,
+        engine=args.engine or "local", ray_address=args.ray_address or "",
+    )
 
 
-def _verify(out: Path, report: Path | None, source: Path | None, device: str, workers: int, sample: int | None) -> int:
+def _verify(out: Path, report: Path | None, source: Path | None, sample: int | None, **options: Any) -> int:
+    """``options``: verify's device, workers, engine and ray_address."""
     from deid.verify import verify
 
     bar = _ProgressBar()
     try:
-        result = verify(out, report, source, device=device, workers=workers, sample=sample,
-                        progress=lambda done, total: bar.update(done, total, None))
+        result = verify(out, report, source, sample=sample, progress=lambda done, total: bar.update(done, total, None),
+                        **options)
     finally:
         bar.close()
     from deid.verify import format_summary

@@ -1,6 +1,6 @@
 """Wires the stages: discover -> plan output names -> process each image (decode, detect,
-anonymize, encode, write; in ``deid.process``, run by ``deid.workers``) -> journal ->
-report. Nothing here touches pixels or bytes itself."""
+anonymize, encode, write; in ``deid.process``, run by an engine of ``deid.engine``) ->
+journal -> report. Nothing here touches pixels or bytes itself."""
 
 from __future__ import annotations
 
@@ -31,10 +31,11 @@ from deid.keys import keyed_digest, load_or_create_key
 from deid.metadata import find_metadata
 from deid.names import KEY_FILE, OutputNamer
 from deid.output import run_temp_prefix, set_temp_identity
-from deid.process import FileResult, WorkItem, anonymize_pixels, cached_stages, failed_result
+from deid.process import FileJob, FileResult, WorkItem, anonymize_pixels, cached_stages, failed_result
 from deid.report import FAILED, OK, SKIPPED, ImageRecord, RecordSpool, Tally, clear_report, printable_path, write_report
 from deid.runlock import RunLock, run_id
-from deid.workers import process_all, usable_cores
+from deid.engine import build_engine, engine_name, run_job
+from deid.engine.local import usable_cores
 
 Progress = Callable[[int, int, ImageRecord], None]
 
@@ -111,7 +112,7 @@ def run(
         src_dir = src_dir.parent
     check_paths(src_dir, out_dir, report, overwrite or resume, single_file=single_file)
     if config.engine == "ray":
-        from deid.ray_engine import import_ray
+        from deid.engine.ray_actors import import_ray
 
         import_ray()  # a missing extra is a usage error before anything is written
     try:
@@ -142,10 +143,11 @@ def _run_locked(
         raise DeidError(f"cannot prepare {out_dir} and {report}: {exc.strerror or exc}") from None
     fingerprint = config_fingerprint(config.to_dict(), _version("deid"))
     done, todo, redo_reasons = _split_done(items, journal, fingerprint, out_dir)
-    workers = min(config.workers or usable_cores(), max(len(todo), 1))
-    # --workers 1 runs in this process, the simplest to debug. Otherwise files go to worker
-    # processes even on one core, so that a crash in native code fails only its own file.
-    in_process = config.workers == 1
+    if config.engine == "local":
+        workers = min(config.workers or usable_cores(), max(len(todo), 1))
+    else:
+        workers = config.workers
+    engine = build_engine(engine_name(config.engine, config.workers), workers, config.device, config.ray_address)
 
     try:
         spool = RecordSpool(report, len(sources))
@@ -173,12 +175,7 @@ def _run_locked(
                 record(result.record)
             for entry in done:
                 record(entry.record)
-            if config.engine == "ray":
-                from deid.ray_engine import process_all_ray
-
-                runtime = process_all_ray(todo, out_dir, config, finished, run)
-            else:
-                runtime = process_all(todo, out_dir, config, workers, finished, in_process=in_process, run=run)
+            runtime = run_job(FileJob(config, out_dir, run), todo, finished, engine)
         except OSError as exc:
             raise DeidError(
                 f"cannot write the run journal in {report}: {exc.strerror or exc}; "
@@ -186,7 +183,7 @@ def _run_locked(
             ) from None
         finally:
             journal.close()
-        summary = _summarise(tally, config, runtime, workers, time.monotonic() - started)
+        summary = _summarise(tally, config, runtime, engine.size, time.monotonic() - started)
         if not images:
             summary["warnings"].append(
                 f"no image found in {src_dir}" + (f" ({len(sources)} files, none of them an image)" if sources else " (it is empty)")

@@ -21,13 +21,10 @@ proof: it finds what its detectors find.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import json
-import multiprocessing
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
@@ -35,9 +32,11 @@ from typing import Any, Callable
 import numpy as np
 
 from deid.boxes import FaceBoxes, clip_boxes, enclosing_box, group_overlapping
-from deid.config import DEVICES, DetectConfig, DetectorConfig, load_config
+from deid.config import DEVICES, ENGINES, DetectConfig, DetectorConfig, load_config
 from deid.decode import decode
 from deid.discover import FAIL, IMAGE, discover, read_regular_file
+from deid.engine import Job, build_engine, engine_name, run_job
+from deid.engine.local import usable_cores
 from deid.errors import ConfigError, DeidError, UsageError
 from deid.html_report import write_html_report
 from deid.output import write_atomic
@@ -68,8 +67,6 @@ SAME_FACE_IOU = 0.3
 # Output faces compared with every original at once: the distance matrix is this many rows
 # of 8 bytes per face checked (20 MB for 10,000 faces).
 REID_CHUNK = 256
-# Files handed to a worker at once, per worker; bounds memory whatever the dataset size.
-IN_FLIGHT_PER_WORKER = 4
 
 Progress = Callable[[int, int], None]
 
@@ -207,6 +204,34 @@ class Auditor:
 
 
 @dataclass(frozen=True)
+class AuditJob(Job[AuditTask, FileAudit]):
+    """verify's per-file work, as the engines run it."""
+
+    device: str
+    audit: bool
+    reid: bool
+    max_pixels: int
+
+    def start(self) -> AuditRunner:
+        return AuditRunner(Auditor(self.device, self.audit, self.reid, threads=1), self.max_pixels)
+
+    def failed(self, item: AuditTask, reason: str) -> FileAudit:
+        return FileAudit(item.output, error=reason)
+
+
+@dataclass(frozen=True)
+class AuditRunner:
+    auditor: Auditor
+    max_pixels: int
+
+    def __call__(self, task: AuditTask) -> FileAudit:
+        return self.auditor.check(task, self.max_pixels)
+
+    def runtime(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     report_dir: Path
     data: dict[str, Any]
@@ -233,13 +258,16 @@ def verify(
     sample: int | None = None,
     progress: Progress | None = None,
     max_pixels: int = 100_000_000,
+    engine: str = "local",
+    ray_address: str = "",
 ) -> VerifyResult:
     """Audit the dataset in ``out`` and write ``verify.json`` into ``report_dir`` (default
     ``<out>.report``). With ``source`` (the folder deid read), also measure how many covered
     faces a face recogniser still re-identifies; that needs the run's report, which maps
-    each output to its original and lists the faces covered."""
+    each output to its original and lists the faces covered. ``workers``, ``engine`` and
+    ``ray_address`` mean what they mean for ``run``; an output whose worker dies is
+    reported unreadable, as a run reports the file that killed its worker."""
     from deid.pipeline import default_report_dir
-    from deid.workers import usable_cores
 
     started = time.monotonic()
     out_dir = Path(out)
@@ -248,6 +276,8 @@ def verify(
         raise UsageError(f"{out_dir} is not a folder; give the output folder of a deid run")
     if device not in DEVICES:
         raise UsageError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     if sample is not None and sample < 1:
         raise UsageError(f"--sample must be at least 1, got {sample}")
     missing_audit = audit_available()
@@ -267,12 +297,22 @@ def verify(
         AuditTask(f.relative, f.path, *originals.get(f.relative, (None, ())))
         for f in images
     ]
-    workers = min(workers or usable_cores(), max(1, len(tasks)))
+    if engine == "local":
+        size = min(workers or usable_cores(), max(1, len(tasks)))
+    else:
+        from deid.engine.ray_actors import import_ray
+
+        import_ray()
+        size = workers
     results: list[FileAudit] = []
-    for result in _audit_all(tasks, device, not missing_audit, reid, workers, max_pixels):
+
+    def finished(result: FileAudit) -> None:
         results.append(result)
         if progress:
             progress(len(results), len(tasks))
+
+    job = AuditJob(device, not missing_audit, reid, max_pixels)
+    run_job(job, tasks, finished, build_engine(engine_name(engine, workers), size, device, ray_address))
     results.sort(key=lambda r: r.output)
 
     residual_faces = [face for r in results for face in r.residual_faces]
@@ -355,66 +395,6 @@ def reidentified(faces: list[tuple[str, int, list[float], np.ndarray, np.ndarray
         "checked": count, "matched": len(matches),
         "within_distance": int((own < MATCH_DISTANCE).sum()), "matches": matches,
     }
-
-
-def _audit_all(
-    tasks: list[AuditTask], device: str, audit: bool, reid: bool, workers: int, max_pixels: int,
-) -> Iterator[FileAudit]:
-    if workers == 1:
-        auditor = Auditor(device, audit, reid)
-        for task in tasks:
-            yield auditor.check(task, max_pixels)
-        return
-    from deid.workers import caller_script_not_reimported
-
-    with caller_script_not_reimported():
-        yield from _audit_in_pool(tasks, device, audit, reid, workers, max_pixels)
-
-
-def _audit_in_pool(
-    tasks: list[AuditTask], device: str, audit: bool, reid: bool, workers: int, max_pixels: int,
-) -> Iterator[FileAudit]:
-    executor = concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker, initargs=(device, audit, reid),
-    )
-    pending = list(reversed(tasks))
-    in_flight: set[concurrent.futures.Future[FileAudit]] = set()
-    try:
-        while pending or in_flight:
-            while pending and len(in_flight) < workers * IN_FLIGHT_PER_WORKER:
-                in_flight.add(executor.submit(_worker_check, pending.pop(), max_pixels))
-            done, in_flight = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
-    except concurrent.futures.process.BrokenProcessPool:
-        raise DeidError("a verify worker process died (out of memory?); rerun with --workers 1") from None
-    finally:
-        if in_flight or pending:  # stopped early: do not wait for the files in progress
-            for process in list(getattr(executor, "_processes", {}).values()):
-                process.terminate()
-        executor.shutdown(wait=True, cancel_futures=True)
-
-
-_AUDITOR: Auditor | None = None
-_AUDITOR_ERROR: Exception | None = None
-
-
-def _init_worker(device: str, audit: bool, reid: bool) -> None:
-    global _AUDITOR, _AUDITOR_ERROR
-    from deid.workers import quiet_worker
-
-    quiet_worker()
-    try:
-        _AUDITOR = Auditor(device, audit, reid, threads=1)
-    except Exception as exc:  # reported with the first file
-        _AUDITOR_ERROR = exc
-
-
-def _worker_check(task: AuditTask, max_pixels: int) -> FileAudit:
-    if _AUDITOR is None:
-        raise DeidError(f"the verify models could not be loaded: {_AUDITOR_ERROR}")
-    return _AUDITOR.check(task, max_pixels)
 
 
 def format_summary(result: VerifyResult) -> str:
