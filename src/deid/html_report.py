@@ -28,6 +28,7 @@ from urllib.parse import quote
 from PIL import Image
 
 from deid.decode import decode
+from deid.errors import ImageError
 from deid.output import write_atomic
 from deid.report import FAILED, IMAGES_FILE, OK, SKIPPED, SUMMARY_FILE
 
@@ -50,9 +51,10 @@ HEIGHT_BINS = [(0, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, None)]
 FACES_PER_IMAGE_BINS = [(0, 1), (1, 2), (2, 3), (3, 5), (5, 10), (10, 20), (20, None)]
 
 
-def write_html_report(report_dir: Path, out_dir: Path) -> Path | None:
+def write_html_report(report_dir: Path, out_dir: Path, max_pixels: int) -> Path | None:
     """Write ``index.html`` from the run's report (and ``verify.json`` when there is one);
-    None when the folder holds no finished run's report."""
+    None when the folder holds no finished run's report. ``max_pixels`` is the run's
+    ``output.max_pixels``: thumbnails decode the outputs under the limit they were made with."""
     report_dir = Path(report_dir)
     if not (report_dir / SUMMARY_FILE).is_file() or not (report_dir / IMAGES_FILE).is_file():
         return None
@@ -61,7 +63,7 @@ def write_html_report(report_dir: Path, out_dir: Path) -> Path | None:
         records = [json.loads(line) for line in fp if line.strip()]
     verify_path = report_dir / "verify.json"
     verified = json.loads(verify_path.read_text(encoding="utf-8")) if verify_path.is_file() else None
-    items = gallery_items(records, verified, report_dir, Path(out_dir))
+    items = gallery_items(records, verified, report_dir, Path(out_dir), max_pixels)
     page = render(summary, records, verified, items)
     write_atomic(report_dir / HTML_FILE, page.encode("utf-8"))
     return report_dir / HTML_FILE
@@ -69,6 +71,7 @@ def write_html_report(report_dir: Path, out_dir: Path) -> Path | None:
 
 def gallery_items(
     records: list[dict[str, Any]], verified: dict[str, Any] | None, report_dir: Path, out_dir: Path,
+    max_pixels: int,
 ) -> list[dict[str, Any]]:
     residual: dict[str, list[list[float]]] = {}
     for face in (verified or {}).get("residual_faces", []):
@@ -85,9 +88,15 @@ def gallery_items(
             # Text regions are outlined like faces: both are covered pixels to review.
             faces = [f for f in record["faces"] + (record.get("texts") or []) if f.get("frame", 0) == 0]
             heads = sum(f.get("kind") == "head" for f in record["faces"])
+            src, thumb_error = None, None
+            try:
+                src = image_link(report_dir, out_dir, record["output"], max_pixels)
+            except (ImageError, OSError) as exc:
+                # A missing picture must not stop the report; the page says why it is missing.
+                thumb_error = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
             item.update({
                 "output": record["output"],
-                "src": image_link(report_dir, out_dir, record["output"]),
+                "src": src,
                 "w": record["width"], "h": record["height"],
                 "regions": [f["region"] for f in faces],
                 "faces": len(record["faces"]) - heads,
@@ -95,32 +104,36 @@ def gallery_items(
                 "low": sum(f["score"] < LOW_SCORE for f in record["faces"]),
                 "residual": residual.get(record["output"], []),
             })
+            if thumb_error is not None:
+                item["thumbError"] = thumb_error
         items.append(item)
     return items
 
 
-def image_link(report_dir: Path, out_dir: Path, output: str) -> str | None:
+def image_link(report_dir: Path, out_dir: Path, output: str, max_pixels: int) -> str:
     """A relative URL from the report folder to the output file, or to a thumbnail of it
-    for a format browsers cannot show; None when it cannot be made."""
+    for a format browsers cannot show. Raises ImageError or OSError when the thumbnail
+    cannot be made."""
     path = out_dir / PurePosixPath(output)
     if PurePosixPath(output).suffix.lower() not in BROWSER_SUFFIXES:
-        name = hashlib.sha256(output.encode("utf-8", "surrogateescape")).hexdigest()[:24] + ".jpg"
-        thumb = report_dir / THUMBS_DIR / name
-        if not thumb.is_file():
-            try:
-                pixels = decode(path.read_bytes(), 100_000_000).frames[0]
-                image = Image.fromarray(pixels[:, :, :3])
-                image.thumbnail((THUMB_SIDE, THUMB_SIDE))
-                thumb.parent.mkdir(exist_ok=True)
-                image.save(thumb, "JPEG", quality=85)
-            except Exception:  # a missing picture must not stop the report
-                return None
-        path = thumb
+        path = thumbnail(report_dir, path, output, max_pixels)
     try:
         relative = os.path.relpath(path.resolve(), report_dir.resolve())
     except ValueError:  # another drive: no relative path exists
         return path.resolve().as_uri()
     return quote(PurePosixPath(Path(relative).as_posix()).as_posix())
+
+
+def thumbnail(report_dir: Path, path: Path, output: str, max_pixels: int) -> Path:
+    name = hashlib.sha256(output.encode("utf-8", "surrogateescape")).hexdigest()[:24] + ".jpg"
+    thumb = report_dir / THUMBS_DIR / name
+    if not thumb.is_file():
+        pixels = decode(path.read_bytes(), max_pixels).frames[0]
+        image = Image.fromarray(pixels[:, :, :3])
+        image.thumbnail((THUMB_SIDE, THUMB_SIDE))
+        thumb.parent.mkdir(exist_ok=True)
+        image.save(thumb, "JPEG", quality=85)
+    return thumb
 
 
 def histogram(values: list[float], bins: list[tuple[float, float | None]]) -> list[tuple[str, int]]:

@@ -39,6 +39,11 @@
       (it.residual || []).forEach(function (b) { svg.appendChild(rect(b, "residual")); });
       thumb.appendChild(svg);
       el.appendChild(thumb);
+    } else if (it.status === "ok" && it.thumbError) {
+      var missing = document.createElement("div");
+      missing.className = "thumb missing";
+      missing.textContent = "no thumbnail: " + it.thumbError;
+      el.appendChild(missing);
     }
     var name = document.createElement("div");
     name.className = "name";
