@@ -14,7 +14,7 @@ from pathlib import Path
 
 from deid import __version__
 from deid.anonymize import ANONYMIZERS
-from deid.config import DEVICES, ENGINES, SHAPES, TEXT_POLICIES, Config, load_config
+from deid.config import DEVICES, ENGINES, SHAPES, TEXT_POLICIES, Config, OutputConfig, load_config
 from deid.errors import DeidError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -285,7 +285,9 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"deid: ... and {len(failed) - 10} more failed files, listed in the report", file=sys.stderr)
     code = EXIT_FAILED if summary.exit_code else EXIT_OK
     if args.verify:
-        result = _verify(args.out, summary.report_dir, args.src, config.device, config.workers, None)
+        result = _verify(
+            args.out, summary.report_dir, args.src, config.device, config.workers, None, config.output.max_pixels,
+        )
         code = max(code, result)
     return code
 
@@ -294,12 +296,15 @@ def command_verify(args: argparse.Namespace) -> int:
     return _verify(args.out, args.report, args.source, args.device or "auto", args.workers or 0, args.sample)
 
 
-def _verify(out: Path, report: Path | None, source: Path | None, device: str, workers: int, sample: int | None) -> int:
+def _verify(
+    out: Path, report: Path | None, source: Path | None, device: str, workers: int, sample: int | None,
+    max_pixels: int = OutputConfig.max_pixels,
+) -> int:
     from deid.verify import verify
 
     bar = _ProgressBar()
     try:
-        result = verify(out, report, source, device=device, workers=workers, sample=sample,
+        result = verify(out, report, source, device=device, workers=workers, sample=sample, max_pixels=max_pixels,
                         progress=lambda done, total: bar.update(done, total, None))
     finally:
         bar.close()
