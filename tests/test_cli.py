@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from deid.report import read_records
 
@@ -291,3 +292,32 @@ def test_a_packaged_preset_by_name_from_another_folder(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "out.report" / "summary.json").read_text())
     assert summary["config"]["detect"]["detectors"][0]["scales"] == [0.75]
+
+
+def test_run_verify_reads_the_outputs_under_the_runs_pixel_limit(tmp_path, monkeypatch, capsys):
+    """--verify decodes OUT under the run's output.max_pixels: under the default limit, a run
+    that raised it had its own largest outputs reported unreadable."""
+    import deid.cli
+    import deid.verify
+    from deid.config import OutputConfig
+
+    raised = 2 * OutputConfig.max_pixels
+    (tmp_path / "config.toml").write_text(f"[output]\nmax_pixels = {raised}\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(np.full((48, 64, 3), 90, dtype=np.uint8)).save(src / "scan.tif")
+    limits = []
+    decode = deid.verify.decode
+
+    def recording_decode(data: bytes, max_pixels: int):
+        limits.append(max_pixels)
+        return decode(data, max_pixels)
+
+    monkeypatch.setattr(deid.verify, "decode", recording_decode)
+    # dlib's checks would decode the originals too; the outputs are what is checked here.
+    monkeypatch.setattr(deid.verify, "audit_available", lambda: "dlib is not needed here")
+    args = ["run", src, tmp_path / "out", "--config", tmp_path / "config.toml", "--workers", "1", "--verify"]
+    assert deid.cli.main([str(arg) for arg in args]) == 0, capsys.readouterr().err
+    assert limits == [raised]
+    verified = json.loads((tmp_path / "out.report" / "verify.json").read_text())
+    assert verified["files"] == 1 and verified["unreadable"] == []

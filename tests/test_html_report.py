@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -137,3 +138,65 @@ def test_verify_adds_its_findings_to_the_report(browser, tmp_path):
     assert len(browser.find_elements("css selector", "#gallery .card svg .residual")) == len(
         [f for f in verified["residual_faces"] if f["frame"] == 0]
     )
+
+
+def tiff_run(tmp_path: Path) -> tuple[Path, Path, int]:
+    """A run whose only output is a TIFF, which the page shows through a thumbnail."""
+    src = tmp_path / "src"
+    src.mkdir()
+    pixels = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(src / "scan.tif")
+    result = run_cli("run", src, tmp_path / "out", "--config", "fast", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "out", tmp_path / "out.report", pixels.shape[0] * pixels.shape[1]
+
+
+def gallery_data(browser) -> dict:
+    return browser.execute_script('return JSON.parse(document.getElementById("gallery-data").textContent)')
+
+
+def test_an_output_without_a_thumbnail_says_why(browser, tmp_path, monkeypatch):
+    """verify refreshes the page under its own pixel limit: an output over it gets a card
+    that says why it has no picture, instead of a card without one."""
+    import deid.verify
+
+    out, report_dir, pixels = tiff_run(tmp_path)
+    shutil.rmtree(report_dir / "thumbs")  # made by the run; verify must make its own
+    monkeypatch.setattr(deid.verify, "audit_available", lambda: "dlib is not needed here")
+    deid.verify.verify(out, workers=1, max_pixels=pixels - 1)
+    open_report(browser, report_dir)
+    assert console_errors(browser) == []
+    (item,) = gallery_data(browser)["items"]
+    assert item["src"] is None and "exceeds the limit" in item["thumbError"]
+    assert browser.find_elements("css selector", "#gallery img") == []
+    (missing,) = browser.find_elements("css selector", "#gallery .card .thumb.missing")
+    assert missing.text.startswith("no thumbnail: ") and "raise output.max_pixels" in missing.text
+
+
+def test_thumbnails_are_made_under_the_runs_pixel_limit(tmp_path, monkeypatch):
+    """A run that raised output.max_pixels gets thumbnails of its outputs decoded under that
+    limit, not the default one (its largest outputs would be missing from the page)."""
+    import deid
+    import deid.html_report
+    from deid.config import OutputConfig
+
+    raised = 2 * OutputConfig.max_pixels
+    limits = []
+    decode = deid.html_report.decode
+
+    def recording_decode(data: bytes, max_pixels: int):
+        limits.append(max_pixels)
+        return decode(data, max_pixels)
+
+    monkeypatch.setattr(deid.html_report, "decode", recording_decode)
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(np.full((48, 64, 3), 90, dtype=np.uint8)).save(src / "scan.tif")
+    config = deid.load_config("fast")
+    config = dataclasses.replace(config, workers=1, output=dataclasses.replace(config.output, max_pixels=raised))
+    deid.run(src, tmp_path / "out", config=config)
+    assert limits == [raised]
+    (item,) = json.loads(
+        (tmp_path / "out.report" / "index.html").read_text().split('id="gallery-data">')[1].split("</script>")[0]
+    )["items"]
+    assert item["src"].startswith("thumbs/") and "thumbError" not in item

@@ -293,7 +293,7 @@ def command_run(args: argparse.Namespace) -> int:
     code = EXIT_FAILED if summary.exit_code else EXIT_OK
     if args.verify:
         result = _verify(args.out, summary.report_dir, args.src, None, device=config.device, workers=config.workers,
-                         engine=config.engine, ray_address=config.ray_address)
+                         engine=config.engine, ray_address=config.ray_address, max_pixels=config.output.max_pixels)
         code = max(code, result)
     return code
 
@@ -306,7 +306,7 @@ def command_verify(args: argparse.Namespace) -> int:
 
 
 def _verify(out: Path, report: Path | None, source: Path | None, sample: int | None, **options: Any) -> int:
-    """``options``: verify's device, workers, engine and ray_address."""
+    """``options``: verify's device, workers, engine, ray_address and max_pixels."""
     from deid.verify import verify
 
     bar = _ProgressBar()

@@ -6,6 +6,9 @@ every covered region outlined, filterable (failed files, images without a face, 
 detections, residual faces from ``deid verify``) and paged, so that thousands of images
 stay usable. Every picture in it comes from OUT: the page links the output files (or
 thumbnails made from them, for formats a browser cannot show), never an original.
+
+The page's template, style sheet and script are package data (``deid/html``); this module
+prepares the data they show and inlines all three into the one file.
 """
 
 from __future__ import annotations
@@ -15,18 +18,27 @@ import html
 import json
 import os
 from collections import Counter
+from functools import cache
+from importlib import resources
 from pathlib import Path, PurePosixPath
+from string import Template
 from typing import Any
 from urllib.parse import quote
 
 from PIL import Image
 
 from deid.decode import decode
+from deid.errors import ImageError
 from deid.output import write_atomic
 from deid.report import FAILED, IMAGES_FILE, OK, SKIPPED, SUMMARY_FILE
 
 HTML_FILE = "index.html"
 THUMBS_DIR = "thumbs"
+ASSETS_PACKAGE = "deid.html"
+# The page's template: string.Template placeholders ($name) for what render() fills in.
+PAGE_ASSET = "report.html"
+CSS_ASSET = "report.css"
+SCRIPT_ASSET = "report.js"
 # Formats every current browser shows; other outputs (TIFF, HEIF) get a JPEG thumbnail
 # made from the output file.
 BROWSER_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".avif"}
@@ -39,9 +51,10 @@ HEIGHT_BINS = [(0, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, None)]
 FACES_PER_IMAGE_BINS = [(0, 1), (1, 2), (2, 3), (3, 5), (5, 10), (10, 20), (20, None)]
 
 
-def write_html_report(report_dir: Path, out_dir: Path) -> Path | None:
+def write_html_report(report_dir: Path, out_dir: Path, max_pixels: int) -> Path | None:
     """Write ``index.html`` from the run's report (and ``verify.json`` when there is one);
-    None when the folder holds no finished run's report."""
+    None when the folder holds no finished run's report. ``max_pixels`` is the run's
+    ``output.max_pixels``: thumbnails decode the outputs under the limit they were made with."""
     report_dir = Path(report_dir)
     if not (report_dir / SUMMARY_FILE).is_file() or not (report_dir / IMAGES_FILE).is_file():
         return None
@@ -50,7 +63,7 @@ def write_html_report(report_dir: Path, out_dir: Path) -> Path | None:
         records = [json.loads(line) for line in fp if line.strip()]
     verify_path = report_dir / "verify.json"
     verified = json.loads(verify_path.read_text(encoding="utf-8")) if verify_path.is_file() else None
-    items = gallery_items(records, verified, report_dir, Path(out_dir))
+    items = gallery_items(records, verified, report_dir, Path(out_dir), max_pixels)
     page = render(summary, records, verified, items)
     write_atomic(report_dir / HTML_FILE, page.encode("utf-8"))
     return report_dir / HTML_FILE
@@ -58,6 +71,7 @@ def write_html_report(report_dir: Path, out_dir: Path) -> Path | None:
 
 def gallery_items(
     records: list[dict[str, Any]], verified: dict[str, Any] | None, report_dir: Path, out_dir: Path,
+    max_pixels: int,
 ) -> list[dict[str, Any]]:
     residual: dict[str, list[list[float]]] = {}
     for face in (verified or {}).get("residual_faces", []):
@@ -74,9 +88,15 @@ def gallery_items(
             # Text regions are outlined like faces: both are covered pixels to review.
             faces = [f for f in record["faces"] + (record.get("texts") or []) if f.get("frame", 0) == 0]
             heads = sum(f.get("kind") == "head" for f in record["faces"])
+            src, thumb_error = None, None
+            try:
+                src = image_link(report_dir, out_dir, record["output"], max_pixels)
+            except (ImageError, OSError) as exc:
+                # A missing picture must not stop the report; the page says why it is missing.
+                thumb_error = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
             item.update({
                 "output": record["output"],
-                "src": image_link(report_dir, out_dir, record["output"]),
+                "src": src,
                 "w": record["width"], "h": record["height"],
                 "regions": [f["region"] for f in faces],
                 "faces": len(record["faces"]) - heads,
@@ -84,32 +104,36 @@ def gallery_items(
                 "low": sum(f["score"] < LOW_SCORE for f in record["faces"]),
                 "residual": residual.get(record["output"], []),
             })
+            if thumb_error is not None:
+                item["thumbError"] = thumb_error
         items.append(item)
     return items
 
 
-def image_link(report_dir: Path, out_dir: Path, output: str) -> str | None:
+def image_link(report_dir: Path, out_dir: Path, output: str, max_pixels: int) -> str:
     """A relative URL from the report folder to the output file, or to a thumbnail of it
-    for a format browsers cannot show; None when it cannot be made."""
+    for a format browsers cannot show. Raises ImageError or OSError when the thumbnail
+    cannot be made."""
     path = out_dir / PurePosixPath(output)
     if PurePosixPath(output).suffix.lower() not in BROWSER_SUFFIXES:
-        name = hashlib.sha256(output.encode("utf-8", "surrogateescape")).hexdigest()[:24] + ".jpg"
-        thumb = report_dir / THUMBS_DIR / name
-        if not thumb.is_file():
-            try:
-                pixels = decode(path.read_bytes(), 100_000_000).frames[0]
-                image = Image.fromarray(pixels[:, :, :3])
-                image.thumbnail((THUMB_SIDE, THUMB_SIDE))
-                thumb.parent.mkdir(exist_ok=True)
-                image.save(thumb, "JPEG", quality=85)
-            except Exception:  # a missing picture must not stop the report
-                return None
-        path = thumb
+        path = thumbnail(report_dir, path, output, max_pixels)
     try:
         relative = os.path.relpath(path.resolve(), report_dir.resolve())
     except ValueError:  # another drive: no relative path exists
         return path.resolve().as_uri()
     return quote(PurePosixPath(Path(relative).as_posix()).as_posix())
+
+
+def thumbnail(report_dir: Path, path: Path, output: str, max_pixels: int) -> Path:
+    name = hashlib.sha256(output.encode("utf-8", "surrogateescape")).hexdigest()[:24] + ".jpg"
+    thumb = report_dir / THUMBS_DIR / name
+    if not thumb.is_file():
+        pixels = decode(path.read_bytes(), max_pixels).frames[0]
+        image = Image.fromarray(pixels[:, :, :3])
+        image.thumbnail((THUMB_SIDE, THUMB_SIDE))
+        thumb.parent.mkdir(exist_ok=True)
+        image.save(thumb, "JPEG", quality=85)
+    return thumb
 
 
 def histogram(values: list[float], bins: list[tuple[float, float | None]]) -> list[tuple[str, int]]:
@@ -196,7 +220,7 @@ def render(
     verify_html = verify_section(verified)
     data = json.dumps({"items": items, "pageSize": PAGE_SIZE, "lowScore": LOW_SCORE}, ensure_ascii=False)
     data = data.replace("</", "<\\/")
-    return PAGE.format(
+    return Template(asset_text(PAGE_ASSET)).substitute(
         stats=stats,
         wall=summary.get("wall_time_s", 0),
         workers=f'{summary.get("workers", 0)} worker' + ("" if summary.get("workers") == 1 else "s"),
@@ -208,8 +232,8 @@ def render(
         verify=verify_html,
         charts=charts(summary, records),
         data=data,
-        css=CSS,
-        script=SCRIPT,
+        css=asset_text(CSS_ASSET),
+        script=asset_text(SCRIPT_ASSET),
     )
 
 
@@ -240,161 +264,6 @@ def verify_section(verified: dict[str, Any] | None) -> str:
     )
 
 
-CSS = """
-:root { --fg: #1b1b1b; --muted: #555; --line: #ccc; --accent: #0b57d0; --bg: #fff; }
-* { box-sizing: border-box; }
-body { font: 15px/1.45 system-ui, sans-serif; color: var(--fg); background: var(--bg); margin: 0 auto; max-width: 1200px; padding: 1rem 1.5rem; }
-h1 { font-size: 1.5rem; margin: .2rem 0 1rem; } h2 { font-size: 1.2rem; margin-top: 1.8rem; border-bottom: 1px solid var(--line); }
-.stats { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: .6rem; }
-.stat { border: 1px solid var(--line); border-radius: 6px; padding: .5rem .7rem; display: flex; flex-direction: column; }
-.stat .num { font-size: 1.6rem; font-weight: 600; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 1rem; }
-.chart { margin: 0; } .chart figcaption { font-weight: 600; } .chart svg { width: 100%; font-size: 12px; }
-.chart .bar { fill: var(--accent); } .unit { color: var(--muted); margin: 0; font-size: .85rem; }
-#verify .clean { color: #146c2e; font-weight: 600; } #verify .found { color: #b3261e; font-weight: 600; }
-.filters button, .pager button { font: inherit; padding: .35rem .7rem; margin: 0 .3rem .4rem 0; border: 1px solid var(--line); border-radius: 4px; background: #f6f6f6; cursor: pointer; }
-.filters button[aria-pressed="true"] { background: var(--accent); color: #fff; border-color: var(--accent); }
-button:focus-visible, a:focus-visible, .card:focus-visible { outline: 3px solid #f4b400; outline-offset: 2px; }
-.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); gap: .8rem; margin-top: .6rem; }
-.card { border: 1px solid var(--line); border-radius: 6px; padding: .4rem; break-inside: avoid; }
-.card.failed { border-color: #b3261e; } .card .name { font-size: .8rem; word-break: break-all; color: var(--muted); }
-.thumb { position: relative; width: 100%; background: #eee; }
-.thumb img, .thumb svg { position: absolute; inset: 0; width: 100%; height: 100%; }
-.thumb svg .region { fill: none; stroke: #f4b400; stroke-width: 2; vector-effect: non-scaling-stroke; }
-.thumb svg .residual { fill: none; stroke: #b3261e; stroke-width: 3; stroke-dasharray: 5 3; vector-effect: non-scaling-stroke; }
-.legend span { margin-right: 1rem; } .sw { display: inline-block; width: 1em; height: .8em; border: 2px solid; vertical-align: middle; }
-details pre { overflow: auto; background: #f6f6f6; padding: .6rem; font-size: .8rem; }
-@media print { .filters, .pager, .nav-hint { display: none; } body { max-width: none; } .gallery { grid-template-columns: repeat(4, 1fr); } }
-"""
-
-SCRIPT = r"""
-(function () {
-  "use strict";
-  var data = JSON.parse(document.getElementById("gallery-data").textContent);
-  var filters = {
-    all: function () { return true; },
-    failed: function (it) { return it.status === "failed"; },
-    noface: function (it) { return it.status === "ok" && it.faces === 0; },
-    low: function (it) { return it.status === "ok" && it.low > 0; },
-    residual: function (it) { return it.residual && it.residual.length > 0; }
-  };
-  var state = { filter: "all", page: 0 };
-  var gallery = document.getElementById("gallery");
-  var SVG = "http://www.w3.org/2000/svg";
-
-  function rect(box, cls) {
-    var r = document.createElementNS(SVG, "rect");
-    r.setAttribute("x", box[0]); r.setAttribute("y", box[1]);
-    r.setAttribute("width", Math.max(box[2] - box[0], 1)); r.setAttribute("height", Math.max(box[3] - box[1], 1));
-    r.setAttribute("class", cls);
-    return r;
-  }
-
-  function card(it) {
-    var el = document.createElement("article");
-    el.className = "card " + it.status;
-    el.tabIndex = 0;
-    if (it.status === "ok" && it.src) {
-      var thumb = document.createElement("div");
-      thumb.className = "thumb";
-      thumb.style.paddingTop = (100 * it.h / Math.max(it.w, 1)) + "%";
-      var img = document.createElement("img");
-      img.loading = "lazy"; img.alt = "output " + it.output; img.src = it.src;
-      thumb.appendChild(img);
-      var svg = document.createElementNS(SVG, "svg");
-      svg.setAttribute("viewBox", "0 0 " + it.w + " " + it.h);
-      svg.setAttribute("preserveAspectRatio", "none");
-      svg.setAttribute("aria-hidden", "true");
-      it.regions.forEach(function (b) { svg.appendChild(rect(b, "region")); });
-      (it.residual || []).forEach(function (b) { svg.appendChild(rect(b, "residual")); });
-      thumb.appendChild(svg);
-      el.appendChild(thumb);
-    }
-    var name = document.createElement("div");
-    name.className = "name";
-    name.textContent = it.status === "ok" ? it.output : it.source;
-    el.appendChild(name);
-    var info = document.createElement("div");
-    if (it.status === "failed") {
-      info.textContent = "failed: " + it.error;
-    } else {
-      info.textContent = it.faces + (it.faces === 1 ? " face" : " faces") +
-        (it.heads ? ", " + it.heads + (it.heads === 1 ? " head" : " heads") : "") +
-        (it.low ? ", " + it.low + " unsure" : "") +
-        (it.residual && it.residual.length ? ", " + it.residual.length + " residual" : "");
-    }
-    el.appendChild(info);
-    return el;
-  }
-
-  function render() {
-    var shown = data.items.filter(filters[state.filter]);
-    var pages = Math.max(1, Math.ceil(shown.length / data.pageSize));
-    state.page = Math.min(state.page, pages - 1);
-    var start = state.page * data.pageSize;
-    gallery.replaceChildren.apply(gallery, shown.slice(start, start + data.pageSize).map(card));
-    document.getElementById("gallery-count").textContent = shown.length;
-    document.getElementById("page-info").textContent = "page " + (state.page + 1) + " of " + pages;
-    document.getElementById("prev").disabled = state.page === 0;
-    document.getElementById("next").disabled = state.page >= pages - 1;
-    document.querySelectorAll(".filters button").forEach(function (b) {
-      b.setAttribute("aria-pressed", String(b.dataset.filter === state.filter));
-    });
-  }
-
-  document.querySelectorAll(".filters button").forEach(function (b) {
-    b.textContent += " (" + data.items.filter(filters[b.dataset.filter]).length + ")";
-    b.addEventListener("click", function () { state.filter = b.dataset.filter; state.page = 0; render(); });
-  });
-  document.getElementById("prev").addEventListener("click", function () { state.page -= 1; render(); });
-  document.getElementById("next").addEventListener("click", function () { state.page += 1; render(); });
-  document.addEventListener("keydown", function (e) {
-    if (e.target.tagName === "INPUT" || e.altKey || e.ctrlKey || e.metaKey) { return; }
-    if (e.key === "ArrowRight" || e.key === "n") { if (!document.getElementById("next").disabled) { state.page += 1; render(); } }
-    if (e.key === "ArrowLeft" || e.key === "p") { if (!document.getElementById("prev").disabled) { state.page -= 1; render(); } }
-  });
-  render();
-})();
-"""
-
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<title>deid report</title>
-<style>{css}</style>
-</head>
-<body>
-<h1>deid report</h1>
-<section id="summary">
-<div class="stats">{stats}</div>
-<p>Time: {wall} s with {workers}. Versions: {versions}.</p>
-<p>Source: <code>{source}</code> &rarr; output: <code>{output}</code></p>
-<h2>Warnings</h2><ul id="warnings">{warnings}</ul>
-<details><summary>Configuration</summary><pre>{config}</pre></details>
-</section>
-{verify}
-<section id="review">
-<h2>Review the outputs</h2>
-<p class="legend"><span><span class="sw" style="border-color:#f4b400"></span> covered region</span>
-<span><span class="sw" style="border-color:#b3261e;border-style:dashed"></span> residual face (deid verify)</span></p>
-<div class="filters" role="group" aria-label="Filter the gallery">
-<button type="button" data-filter="all">All</button>
-<button type="button" data-filter="failed">Failed</button>
-<button type="button" data-filter="noface">No face found</button>
-<button type="button" data-filter="low">Unsure detections</button>
-<button type="button" data-filter="residual">Residual faces</button>
-</div>
-<p><span id="gallery-count">0</span> items &middot; <span id="page-info"></span>
-<span class="pager"><button type="button" id="prev">&larr; Previous</button><button type="button" id="next">Next &rarr;</button></span>
-<span class="nav-hint">(keys: &larr; &rarr;)</span></p>
-<div id="gallery" class="gallery"></div>
-</section>
-<section id="charts"><h2>What was found</h2><div class="charts">{charts}</div></section>
-<script type="application/json" id="gallery-data">{data}</script>
-<script>{script}</script>
-</body>
-</html>
-"""
+@cache
+def asset_text(name: str) -> str:
+    return resources.files(ASSETS_PACKAGE).joinpath(name).read_text(encoding="utf-8")

@@ -200,7 +200,7 @@ def _run_locked(
             summary["resume"] = {"kept": len(done), "redone": dict(redo_reasons.most_common())}
         try:
             write_report(report, spool, summary)
-            write_html_report(report, out_dir)
+            write_html_report(report, out_dir, config.output.max_pixels)
         except OSError as exc:
             raise DeidError(
                 f"cannot write the report in {report}: {exc.strerror or exc}; free space and rerun with --resume"

@@ -331,7 +331,7 @@ def verify(
     try:
         report.mkdir(parents=True, exist_ok=True)
         write_atomic(report / VERIFY_FILE, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-        write_html_report(report, out_dir)
+        write_html_report(report, out_dir, max_pixels)
     except OSError as exc:
         raise DeidError(f"cannot write {report / VERIFY_FILE}: {exc.strerror or exc}") from None
     return VerifyResult(report, data)
