@@ -291,3 +291,15 @@ def test_a_packaged_preset_by_name_from_another_folder(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "out.report" / "summary.json").read_text())
     assert summary["config"]["detect"]["detectors"][0]["scales"] == [0.75]
+
+
+def test_a_mistyped_preset_lists_the_presets_and_suggests_the_closest(tmp_path):
+    (tmp_path / "src").mkdir()
+    result = run_cli("run", tmp_path / "src", tmp_path / "out", "--config", "strcit")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "neither a preset nor an existing file" in result.stderr
+    assert "(default, fast, strict)" in result.stderr
+    assert result.stderr.rstrip().endswith("did you mean 'strict'?")
+    far = run_cli("run", tmp_path / "src", tmp_path / "out", "--config", "settings/mine.toml")
+    assert far.returncode == 2 and "(default, fast, strict)" in far.stderr and "did you mean" not in far.stderr
