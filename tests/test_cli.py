@@ -303,3 +303,19 @@ def test_a_mistyped_preset_lists_the_presets_and_suggests_the_closest(tmp_path):
     assert result.stderr.rstrip().endswith("did you mean 'strict'?")
     far = run_cli("run", tmp_path / "src", tmp_path / "out", "--config", "settings/mine.toml")
     assert far.returncode == 2 and "(default, fast, strict)" in far.stderr and "did you mean" not in far.stderr
+
+
+@pytest.mark.parametrize(
+    "args, usage, guess",
+    [
+        (["run", "SRC", "OUT", "--workrs", "2"], "usage: deid run ", "did you mean --workers?"),
+        (["run", "--workrs=2", "SRC", "OUT"], "usage: deid run ", "did you mean --workers?"),
+        (["verify", "OUT", "--sampel", "3"], "usage: deid verify ", "did you mean --sample?"),
+    ],
+)
+def test_a_mistyped_option_shows_its_commands_usage_and_the_closest_option(args, usage, guess):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(usage)
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"deid {args[0]}: error: unrecognized arguments: ") and last.endswith(guess)

@@ -10,6 +10,7 @@ import dataclasses
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from deid import __version__
@@ -21,8 +22,34 @@ from deid.names import RENAME_MODES
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports arguments it does not know itself, with its own usage and the closest of its
+    options. argparse hands a command's unknown arguments back to the top-level parser,
+    whose usage names none of the command's options."""
+
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(unknown_arguments_message(extras, list(self._option_string_actions)))
+        return namespace, extras
+
+
+def unknown_arguments_message(extras: list[str], options: list[str]) -> str:
+    """argparse's message for ``extras``, and the known options closest to the mistyped ones."""
+    import difflib
+
+    guesses = [
+        close[0] for extra in extras if extra.startswith("-")
+        for close in [difflib.get_close_matches(extra.split("=", 1)[0], options, n=1)] if close
+    ]
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    return message + (f"; did you mean {', '.join(guesses)}?" if guesses else "")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="deid",
         description=(
             "De-identify a folder of images: cover every detected face irreversibly, "
