@@ -319,3 +319,58 @@ def test_a_mistyped_option_shows_its_commands_usage_and_the_closest_option(args,
     assert result.stderr.startswith(usage)
     last = result.stderr.splitlines()[-1]
     assert last.startswith(f"deid {args[0]}: error: unrecognized arguments: ") and last.endswith(guess)
+
+
+def test_an_extras_install_hint_from_a_package_index(monkeypatch):
+    import deid.extras
+
+    monkeypatch.setattr(deid.extras, "source_checkout", lambda: None)
+    assert deid.extras.install_hint("text") == "install the text extra: pip install 'deid[text]'"
+
+
+def test_an_extras_install_hint_in_a_source_checkout_uses_its_environment(tmp_path, monkeypatch):
+    import deid.extras
+
+    checkout = tmp_path / "deid checkout"
+    monkeypatch.setattr(deid.extras, "source_checkout", lambda: checkout)
+    monkeypatch.setattr(sys, "prefix", str(checkout / ".venv"))
+    monkeypatch.setattr(sys, "executable", str(checkout / ".venv" / "bin" / "python"))
+    assert deid.extras.install_hint("text") == (
+        f"install the text extra: cd '{checkout}' && .venv/bin/pip install -e '.[text]'"
+    )
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "elsewhere"))
+    assert deid.extras.install_command("audit") == f"cd '{checkout}' && pip install -e '.[audit]'"
+
+
+def test_a_source_checkout_is_found_from_the_package_folder(tmp_path, monkeypatch):
+    import deid.extras
+
+    (tmp_path / "src" / "deid").mkdir(parents=True)
+    monkeypatch.setattr(deid.extras, "__file__", str(tmp_path / "src" / "deid" / "extras.py"))
+    monkeypatch.setattr(deid.extras, "_editable_folder", lambda: None)
+    assert deid.extras.source_checkout() is None
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "deid"\n')
+    assert deid.extras.source_checkout() == tmp_path
+
+
+def test_an_editable_install_is_found_from_its_direct_url(tmp_path, monkeypatch):
+    import deid.extras
+
+    class Installed:
+        def __init__(self, direct_url: dict) -> None:
+            self.direct_url = direct_url
+
+        def read_text(self, name: str) -> str:
+            return json.dumps(self.direct_url)
+
+    site_packages = tmp_path / "site-packages" / "deid"
+    site_packages.mkdir(parents=True)
+    monkeypatch.setattr(deid.extras, "__file__", str(site_packages / "extras.py"))
+    url = (tmp_path / "my checkout").as_uri()
+    for direct_url, found in [
+        ({"url": url, "dir_info": {"editable": True}}, tmp_path / "my checkout"),
+        ({"url": url, "dir_info": {}}, None),
+        ({"url": "https://example.org/deid-0.1.0.whl", "archive_info": {}}, None),
+    ]:
+        monkeypatch.setattr(deid.extras.metadata, "distribution", lambda name, d=direct_url: Installed(d))
+        assert deid.extras.source_checkout() == found, direct_url

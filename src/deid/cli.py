@@ -17,6 +17,7 @@ from deid import __version__
 from deid.anonymize import ANONYMIZERS
 from deid.config import DEVICES, ENGINES, SHAPES, TEXT_POLICIES, Config, load_config
 from deid.errors import DeidError, UsageError
+from deid.extras import install_command
 from deid.names import RENAME_MODES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -141,15 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--text", choices=TEXT_POLICIES,
-        help="cover text too (pip install 'deid[text]'): identifying = names, licence plates, "
-        "phone numbers, e-mail addresses, handles, street addresses and long numbers; all = "
-        "every text region (more covered, slower). Default: off (the strict preset: identifying)",
+        help=f"cover text too (needs the text extra: {_help_text(install_command('text'))}): identifying = "
+        "names, licence plates, phone numbers, e-mail addresses, handles, street addresses and long "
+        "numbers; all = every text region (more covered, slower). Default: off (the strict preset: "
+        "identifying)",
     )
     run.add_argument(
         "--engine", choices=ENGINES,
-        help="local: worker processes on this machine. ray: actors on a Ray cluster (pip install "
-        "'deid[ray]'; SRC, OUT and the report folder must be at the same path on every node). "
-        "Default: local",
+        help=f"local: worker processes on this machine. ray: actors on a Ray cluster (needs the ray "
+        f"extra: {_help_text(install_command('ray'))}; SRC, OUT and the report folder must be at the same "
+        "path on every node). Default: local",
     )
     run.add_argument(
         "--ray-address", metavar="ADDR",
@@ -239,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("paths", metavar="PATH", type=Path, nargs="+", help="image files or folders")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
+
+
+def _help_text(text: str) -> str:
+    # argparse expands % in help strings; a checkout's path may hold one.
+    return text.replace("%", "%%")
 
 
 def config_with_overrides(args: argparse.Namespace) -> Config:

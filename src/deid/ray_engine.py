@@ -22,13 +22,13 @@ from typing import Any, Callable
 
 from deid.config import Config
 from deid.errors import DeidError, UsageError
+from deid.extras import install_hint
 from deid.process import FileResult, WorkItem, failed_result
 from deid.workers import FILES_PER_TASK, WORKER_DIED, OnResult
 
 # The per-file function an actor runs: process_file's arguments.
 Task = Callable[[WorkItem, Path, Any], FileResult]
 
-RAY_HINT = "install the ray extra: pip install 'deid[ray]'"
 # Tasks queued on an actor beyond the one it runs: enough that it never waits for the
 # driver between tasks, few enough that a lost actor takes little work with it.
 TASKS_PER_ACTOR = 2
@@ -38,7 +38,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise UsageError(f"--engine ray needs Ray, which is not installed; {RAY_HINT}") from None
+        raise UsageError(f"--engine ray needs Ray, which is not installed; {install_hint('ray')}") from None
     return ray
 
 
