@@ -374,3 +374,17 @@ def test_an_editable_install_is_found_from_its_direct_url(tmp_path, monkeypatch)
     ]:
         monkeypatch.setattr(deid.extras.metadata, "distribution", lambda name, d=direct_url: Installed(d))
         assert deid.extras.source_checkout() == found, direct_url
+
+
+def test_dry_run_decodes_every_image_and_fails_as_the_run_would(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(SAMPLE_DATA / "astronaut.jpg", src / "whole.jpg")
+    whole = (SAMPLE_DATA / "astronaut.jpg").read_bytes()
+    (src / "truncated.jpg").write_bytes(whole[: len(whole) // 3])
+    result = run_cli("run", src, tmp_path / "out", "--dry-run")
+    assert result.returncode == 1, result.stderr
+    assert "write   whole.jpg -> whole.jpg" in result.stdout
+    assert "fail    truncated.jpg: corrupt or truncated JPEG" in result.stdout
+    assert "2 files: 1 would be written, 1 would fail, 0 skipped" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]

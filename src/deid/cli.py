@@ -167,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dry-run", action="store_true",
         help="list what would be done to each file (output name, or why it is skipped or "
-        "refused) and write nothing",
+        "would fail) and write nothing. Every image is read and decoded whole, as the run "
+        "does, so that one the run would fail is listed (exit 1); on a large tree this takes "
+        "a while",
     )
     run.add_argument(
         "--verify", action="store_true",
@@ -286,9 +288,14 @@ def command_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from deid.pipeline import plan_run
 
-        for line in plan_run(args.src, config, files):
+        bar = _ProgressBar()
+        try:
+            plan = plan_run(args.src, config, files, progress=lambda done, total: bar.update(done, total, None))
+        finally:
+            bar.close()
+        for line in plan.lines:
             print(line)
-        return EXIT_OK
+        return EXIT_FAILED if plan.failed else EXIT_OK
     bar = _ProgressBar()
     try:
         summary = deid.run(args.src, args.out, config=config, report_dir=args.report,
