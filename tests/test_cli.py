@@ -388,3 +388,20 @@ def test_dry_run_decodes_every_image_and_fails_as_the_run_would(tmp_path):
     assert "fail    truncated.jpg: corrupt or truncated JPEG" in result.stdout
     assert "2 files: 1 would be written, 1 would fail, 0 skipped" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_resume_tells_outputs_written_but_not_recorded_from_files_not_done(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copy(SAMPLE_DATA / "astronaut.jpg", src / name)
+    first = run_cli("run", src, tmp_path / "out", "--workers", "1", "--config", "fast")
+    assert first.returncode == 0, first.stderr
+    # As after a stop between writing a.jpg and recording it; b.jpg was never written.
+    (tmp_path / "out.report" / "journal.jsonl").write_text("")
+    (tmp_path / "out" / "b.jpg").unlink()
+    resumed = run_cli("run", src, tmp_path / "out", "--workers", "1", "--config", "fast", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    line = next(line for line in resumed.stdout.splitlines() if line.startswith("resume: "))
+    assert line.startswith("resume: kept 0 files already done; processed 2 (")
+    assert "1 written but not recorded before the stop" in line and "1 not done before" in line

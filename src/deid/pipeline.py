@@ -232,6 +232,10 @@ def _split_done(
 
 def _redo_reason(item: WorkItem, entry: JournalEntry | None, fingerprint: str, out_dir: Path) -> str | None:
     if entry is None:
+        # Outputs are renamed into place whole before their journal line is written: a
+        # stop between the two leaves a complete file that no line vouches for.
+        if (out_dir / item.output).exists():
+            return "written but not recorded before the stop"
         return "not done before"
     if entry.record.status != OK:
         return "failed before"
