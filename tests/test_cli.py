@@ -226,7 +226,65 @@ def test_progress_off_a_terminal_is_a_line_every_interval(monkeypatch, capsys):
     bar.close()
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2
-    assert lines[-1].startswith("deid: 2/3 files, 1 failed, ") and "left" in lines[-1]
+    assert lines[-1].startswith("deid: 2/3 files, 1 failed, ")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def progress_lines(bar, clock, finished: list[tuple[float, int]], total: int, capsys) -> list[str]:
+    for clock.now, done in finished:
+        bar.update(done, total, None)
+    return capsys.readouterr().err.splitlines()
+
+
+def test_progress_rate_starts_at_the_first_file_not_at_model_loading(capsys):
+    import deid.cli
+
+    clock = FakeClock()
+    bar = deid.cli._ProgressBar(clock=clock)
+    # Models load for 20 s, then a file a second: at 30 s, 11 of 100 are done.
+    finished = [(20.0 + i, 1 + i) for i in range(11)]
+    lines = progress_lines(bar, clock, finished, 100, capsys)
+    assert lines == ["deid: 11/100 files, 0 failed, 1.0 files/s, about 89 s left"]
+
+
+def test_progress_rate_leaves_out_the_files_a_resumed_run_kept(capsys):
+    import deid.cli
+
+    clock = FakeClock()
+    bar = deid.cli._ProgressBar(clock=clock)
+    # 50 files kept by --resume are recorded at once; then 20 s of model loading and a
+    # file a second.
+    kept = [(1.0 + i * 1e-5, 1 + i) for i in range(50)]
+    finished = [(21.0 + i, 51 + i) for i in range(10)]
+    lines = progress_lines(bar, clock, kept + finished, 100, capsys)
+    assert lines == ["deid: 60/100 files, 0 failed, 1.0 files/s, about 40 s left"]
+
+
+def test_progress_rate_is_not_guessed_from_one_file(capsys):
+    import deid.cli
+
+    clock = FakeClock()
+    bar = deid.cli._ProgressBar(clock=clock)
+    lines = progress_lines(bar, clock, [(30.0, 1)], 100, capsys)
+    assert lines == ["deid: 1/100 files, 0 failed, rate not known yet"]
+
+
+def test_progress_rate_of_a_steady_stream_counts_from_the_first_file(capsys):
+    import deid.cli
+
+    clock = FakeClock()
+    bar = deid.cli._ProgressBar(clock=clock)
+    # Many workers on small images: 40 files a second from 10 s on, never a pause.
+    finished = [(10.0 + i / 40, 1 + i) for i in range(801)]
+    lines = progress_lines(bar, clock, finished, 1000, capsys)
+    assert lines == ["deid: 801/1000 files, 0 failed, 40.0 files/s, about 5 s left"]
 
 
 def test_progress_lines_wait_for_the_interval(monkeypatch, capsys):

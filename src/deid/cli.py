@@ -10,7 +10,7 @@ import dataclasses
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from deid import __version__
@@ -353,27 +353,70 @@ def _verify(out: Path, report: Path | None, source: Path | None, device: str, wo
 
 # Off a terminal (a log file, a pipe, a batch job), a progress line this often.
 PROGRESS_INTERVAL_S = 30.0
+# A pause between two finished files longer than this ends the files a run records without
+# processing them: those come microseconds apart from one loop, and the workers then take
+# seconds to load their models before the first file they process comes back.
+BURST_GAP_S = 0.05
+
+
+class _Throughput:
+    """Files per second, from the first file that came after a pause. The files a run
+    records without processing them (skipped, or kept by --resume) come all at once before
+    the workers have loaded their models; counting them, or the loading, from the start
+    made the first rates a fraction of the real one and the time left several times too
+    long."""
+
+    def __init__(self) -> None:
+        self._first: tuple[float, int] | None = None  # (time, files done) at the first file
+        self._start: tuple[float, int] | None = None  # the same at the first after a pause
+        self._latest = 0.0
+
+    def update(self, now: float, done: int) -> None:
+        if self._first is None:
+            self._first = (now, done)
+        elif self._start is None and now - self._latest > BURST_GAP_S:
+            self._start = (now, done)
+        self._latest = now
+
+    def rate(self, now: float, done: int) -> float | None:
+        """None until a file has finished after the one the rate counts from."""
+        start = self._start
+        if start is None and self._first is not None and self._latest - self._first[0] > BURST_GAP_S:
+            # Files have kept coming without a pause (many workers, small images): a
+            # steady stream from the first, with no burst to leave out.
+            start = self._first
+        if start is None or done <= start[1]:
+            return None
+        return (done - start[1]) / max(now - start[0], 1e-9)
+
+
+def progress_line(done: int, total: int, failed: int, rate: float | None) -> str:
+    pace = "rate not known yet" if rate is None else (
+        f"{rate:.1f} files/s, about {(total - done) / rate:.0f} s left"
+    )
+    return f"deid: {done}/{total} files, {failed} failed, {pace}"
 
 
 class _ProgressBar:
     """A tqdm bar on a terminal; off a terminal (`> log`, `| tee`, a Slurm job), a line
-    every PROGRESS_INTERVAL_S seconds: files done, failed, images/s, time left."""
+    every PROGRESS_INTERVAL_S seconds: files done, failed, files/s, time left."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._bar = None
-        self._started = time.monotonic()
+        self._clock = clock
+        self._started = clock()
         self._last_line = self._started
         self._failed = 0
+        self._throughput = _Throughput()
 
     def update(self, done: int, total: int, record: object) -> None:
         self._failed += getattr(record, "status", None) == "failed"
         if not sys.stderr.isatty():
-            now = time.monotonic()
+            now = self._clock()
+            self._throughput.update(now, done)
             if now - self._last_line >= PROGRESS_INTERVAL_S or (done == total and now - self._started >= PROGRESS_INTERVAL_S):
                 self._last_line = now
-                rate = done / max(now - self._started, 1e-9)
-                left = f"{(total - done) / rate:.0f} s" if rate > 0 else "?"
-                print(f"deid: {done}/{total} files, {self._failed} failed, {rate:.1f} files/s, about {left} left",
+                print(progress_line(done, total, self._failed, self._throughput.rate(now, done)),
                       file=sys.stderr, flush=True)
             return
         if self._bar is None:
