@@ -227,7 +227,65 @@ def test_progress_off_a_terminal_is_a_line_every_interval(monkeypatch, capsys):
     bar.close()
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2
-    assert lines[-1].startswith("deid: 2/3 files, 1 failed, ") and "left" in lines[-1]
+    assert lines[-1].startswith("deid: 2/3 files, 1 failed, ")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def progress_lines(bar, clock, finished: list[tuple[float, int]], total: int, capsys) -> list[str]:
+    for clock.now, done in finished:
+        bar.update(done, total, None)
+    return capsys.readouterr().err.splitlines()
+
+
+def test_progress_rate_starts_at_the_first_file_not_at_model_loading(capsys):
+    import deid.cli
+
+    clock = FakeClock()
+    bar = deid.cli._ProgressBar(clock=clock)
+    # Models load for 20 s, then a file a second: at 30 s, 11 of 100 are done.
+    finished = [(20.0 + i, 1 + i) for i in range(11)]
+    lines = progress_lines(bar, clock, finished, 100, capsys)
+    assert lines == ["deid: 11/100 files, 0 failed, 1.0 files/s, about 89 s left"]
+
+
+def test_progress_rate_leaves_out_the_files_a_resumed_run_kept(capsys):
+    import deid.cli
+
+    clock = FakeClock()
+    bar = deid.cli._ProgressBar(clock=clock)
+    # 50 files kept by --resume are recorded at once; then 20 s of model loading and a
+    # file a second.
+    kept = [(1.0 + i * 1e-5, 1 + i) for i in range(50)]
+    finished = [(21.0 + i, 51 + i) for i in range(10)]
+    lines = progress_lines(bar, clock, kept + finished, 100, capsys)
+    assert lines == ["deid: 60/100 files, 0 failed, 1.0 files/s, about 40 s left"]
+
+
+def test_progress_rate_is_not_guessed_from_one_file(capsys):
+    import deid.cli
+
+    clock = FakeClock()
+    bar = deid.cli._ProgressBar(clock=clock)
+    lines = progress_lines(bar, clock, [(30.0, 1)], 100, capsys)
+    assert lines == ["deid: 1/100 files, 0 failed, rate not known yet"]
+
+
+def test_progress_rate_of_a_steady_stream_counts_from_the_first_file(capsys):
+    import deid.cli
+
+    clock = FakeClock()
+    bar = deid.cli._ProgressBar(clock=clock)
+    # Many workers on small images: 40 files a second from 10 s on, never a pause.
+    finished = [(10.0 + i / 40, 1 + i) for i in range(801)]
+    lines = progress_lines(bar, clock, finished, 1000, capsys)
+    assert lines == ["deid: 801/1000 files, 0 failed, 40.0 files/s, about 5 s left"]
 
 
 def test_progress_lines_wait_for_the_interval(monkeypatch, capsys):
@@ -321,3 +379,117 @@ def test_run_verify_reads_the_outputs_under_the_runs_pixel_limit(tmp_path, monke
     assert limits == [raised]
     verified = json.loads((tmp_path / "out.report" / "verify.json").read_text())
     assert verified["files"] == 1 and verified["unreadable"] == []
+
+
+def test_a_mistyped_preset_lists_the_presets_and_suggests_the_closest(tmp_path):
+    (tmp_path / "src").mkdir()
+    result = run_cli("run", tmp_path / "src", tmp_path / "out", "--config", "strcit")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "neither a preset nor an existing file" in result.stderr
+    assert "(default, fast, strict)" in result.stderr
+    assert result.stderr.rstrip().endswith("did you mean 'strict'?")
+    far = run_cli("run", tmp_path / "src", tmp_path / "out", "--config", "settings/mine.toml")
+    assert far.returncode == 2 and "(default, fast, strict)" in far.stderr and "did you mean" not in far.stderr
+
+
+@pytest.mark.parametrize(
+    "args, usage, guess",
+    [
+        (["run", "SRC", "OUT", "--workrs", "2"], "usage: deid run ", "did you mean --workers?"),
+        (["run", "--workrs=2", "SRC", "OUT"], "usage: deid run ", "did you mean --workers?"),
+        (["verify", "OUT", "--sampel", "3"], "usage: deid verify ", "did you mean --sample?"),
+    ],
+)
+def test_a_mistyped_option_shows_its_commands_usage_and_the_closest_option(args, usage, guess):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(usage)
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"deid {args[0]}: error: unrecognized arguments: ") and last.endswith(guess)
+
+
+def test_an_extras_install_hint_from_a_package_index(monkeypatch):
+    import deid.extras
+
+    monkeypatch.setattr(deid.extras, "source_checkout", lambda: None)
+    assert deid.extras.install_hint("text") == "install the text extra: pip install 'deid[text]'"
+
+
+def test_an_extras_install_hint_in_a_source_checkout_uses_its_environment(tmp_path, monkeypatch):
+    import deid.extras
+
+    checkout = tmp_path / "deid checkout"
+    monkeypatch.setattr(deid.extras, "source_checkout", lambda: checkout)
+    monkeypatch.setattr(sys, "prefix", str(checkout / ".venv"))
+    monkeypatch.setattr(sys, "executable", str(checkout / ".venv" / "bin" / "python"))
+    assert deid.extras.install_hint("text") == (
+        f"install the text extra: cd '{checkout}' && .venv/bin/pip install -e '.[text]'"
+    )
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "elsewhere"))
+    assert deid.extras.install_command("audit") == f"cd '{checkout}' && pip install -e '.[audit]'"
+
+
+def test_a_source_checkout_is_found_from_the_package_folder(tmp_path, monkeypatch):
+    import deid.extras
+
+    (tmp_path / "src" / "deid").mkdir(parents=True)
+    monkeypatch.setattr(deid.extras, "__file__", str(tmp_path / "src" / "deid" / "extras.py"))
+    monkeypatch.setattr(deid.extras, "_editable_folder", lambda: None)
+    assert deid.extras.source_checkout() is None
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "deid"\n')
+    assert deid.extras.source_checkout() == tmp_path
+
+
+def test_an_editable_install_is_found_from_its_direct_url(tmp_path, monkeypatch):
+    import deid.extras
+
+    class Installed:
+        def __init__(self, direct_url: dict) -> None:
+            self.direct_url = direct_url
+
+        def read_text(self, name: str) -> str:
+            return json.dumps(self.direct_url)
+
+    site_packages = tmp_path / "site-packages" / "deid"
+    site_packages.mkdir(parents=True)
+    monkeypatch.setattr(deid.extras, "__file__", str(site_packages / "extras.py"))
+    url = (tmp_path / "my checkout").as_uri()
+    for direct_url, found in [
+        ({"url": url, "dir_info": {"editable": True}}, tmp_path / "my checkout"),
+        ({"url": url, "dir_info": {}}, None),
+        ({"url": "https://example.org/deid-0.1.0.whl", "archive_info": {}}, None),
+    ]:
+        monkeypatch.setattr(deid.extras.metadata, "distribution", lambda name, d=direct_url: Installed(d))
+        assert deid.extras.source_checkout() == found, direct_url
+
+
+def test_dry_run_decodes_every_image_and_fails_as_the_run_would(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(SAMPLE_DATA / "astronaut.jpg", src / "whole.jpg")
+    whole = (SAMPLE_DATA / "astronaut.jpg").read_bytes()
+    (src / "truncated.jpg").write_bytes(whole[: len(whole) // 3])
+    result = run_cli("run", src, tmp_path / "out", "--dry-run")
+    assert result.returncode == 1, result.stderr
+    assert "write   whole.jpg -> whole.jpg" in result.stdout
+    assert "fail    truncated.jpg: corrupt or truncated JPEG" in result.stdout
+    assert "2 files: 1 would be written, 1 would fail, 0 skipped" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_resume_tells_outputs_written_but_not_recorded_from_files_not_done(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copy(SAMPLE_DATA / "astronaut.jpg", src / name)
+    first = run_cli("run", src, tmp_path / "out", "--workers", "1", "--config", "fast")
+    assert first.returncode == 0, first.stderr
+    # As after a stop between writing a.jpg and recording it; b.jpg was never written.
+    (tmp_path / "out.report" / "journal.jsonl").write_text("")
+    (tmp_path / "out" / "b.jpg").unlink()
+    resumed = run_cli("run", src, tmp_path / "out", "--workers", "1", "--config", "fast", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    line = next(line for line in resumed.stdout.splitlines() if line.startswith("resume: "))
+    assert line.startswith("resume: kept 0 files already done; processed 2 (")
+    assert "1 written but not recorded before the stop" in line and "1 not done before" in line

@@ -79,5 +79,5 @@ def test_a_preset_is_found_by_name_from_any_folder(tmp_path, monkeypatch):
 def test_an_unknown_preset_name_is_a_missing_file():
     from deid.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ConfigError, match="neither a preset nor an existing file"):
         load_config("strictest")

@@ -10,6 +10,7 @@ import dataclasses
 import signal
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +18,44 @@ from deid import __version__
 from deid.anonymize import ANONYMIZERS
 from deid.config import DEVICES, ENGINES, SHAPES, TEXT_POLICIES, Config, load_config
 from deid.errors import DeidError, UsageError
+from deid.extras import install_command
 from deid.names import RENAME_MODES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports arguments it does not know itself, with its own usage and the closest of its
+    options. argparse hands a command's unknown arguments back to the top-level parser,
+    whose usage names none of the command's options."""
+
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(unknown_arguments_message(extras, list(self._option_string_actions)))
+        return namespace, extras
+
+
+def unknown_arguments_message(extras: list[str], options: list[str]) -> str:
+    """argparse's message for ``extras``, and the known options closest to the mistyped ones."""
+    import difflib
+
+    guesses = [
+        close[0] for extra in extras if extra.startswith("-")
+        for close in [difflib.get_close_matches(extra.split("=", 1)[0], options, n=1)] if close
+    ]
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    return message + (f"; did you mean {', '.join(guesses)}?" if guesses else "")
+
+
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine", choices=ENGINES,
-        help="local: worker processes on this machine. ray: actors on a Ray cluster (pip install "
-        "'deid[ray]'; SRC, OUT and the report folder must be at the same path on every node). "
-        "Default: local",
+        help=f"local: worker processes on this machine. ray: actors on a Ray cluster (needs the ray "
+        f"extra: {_help_text(install_command('ray'))}; SRC, OUT and the report folder must be at the same "
+        "path on every node). Default: local",
     )
     parser.add_argument(
         "--ray-address", metavar="ADDR",
@@ -38,7 +66,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="deid",
         description=(
             "De-identify a folder of images: cover every detected face irreversibly, "
@@ -130,9 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--text", choices=TEXT_POLICIES,
-        help="cover text too (pip install 'deid[text]'): identifying = names, licence plates, "
-        "phone numbers, e-mail addresses, handles, street addresses and long numbers; all = "
-        "every text region (more covered, slower). Default: off (the strict preset: identifying)",
+        help=f"cover text too (needs the text extra: {_help_text(install_command('text'))}): identifying = "
+        "names, licence plates, phone numbers, e-mail addresses, handles, street addresses and long "
+        "numbers; all = every text region (more covered, slower). Default: off (the strict preset: "
+        "identifying)",
     )
     add_engine_options(run)
     run.add_argument(
@@ -143,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dry-run", action="store_true",
         help="list what would be done to each file (output name, or why it is skipped or "
-        "refused) and write nothing",
+        "would fail) and write nothing. Every image is read and decoded whole, as the run "
+        "does, so that one the run would fail is listed (exit 1); on a large tree this takes "
+        "a while",
     )
     run.add_argument(
         "--verify", action="store_true",
@@ -220,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _help_text(text: str) -> str:
+    # argparse expands % in help strings; a checkout's path may hold one.
+    return text.replace("%", "%%")
+
+
 def config_with_overrides(args: argparse.Namespace) -> Config:
     config = load_config(args.config)
     anonymize = config.anonymize
@@ -258,9 +294,14 @@ def command_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from deid.pipeline import plan_run
 
-        for line in plan_run(args.src, config, files):
+        bar = _ProgressBar()
+        try:
+            plan = plan_run(args.src, config, files, progress=lambda done, total: bar.update(done, total, None))
+        finally:
+            bar.close()
+        for line in plan.lines:
             print(line)
-        return EXIT_OK
+        return EXIT_FAILED if plan.failed else EXIT_OK
     bar = _ProgressBar()
     try:
         summary = deid.run(args.src, args.out, config=config, report_dir=args.report,
@@ -323,27 +364,70 @@ def _verify(out: Path, report: Path | None, source: Path | None, sample: int | N
 
 # Off a terminal (a log file, a pipe, a batch job), a progress line this often.
 PROGRESS_INTERVAL_S = 30.0
+# A pause between two finished files longer than this ends the files a run records without
+# processing them: those come microseconds apart from one loop, and the workers then take
+# seconds to load their models before the first file they process comes back.
+BURST_GAP_S = 0.05
+
+
+class _Throughput:
+    """Files per second, from the first file that came after a pause. The files a run
+    records without processing them (skipped, or kept by --resume) come all at once before
+    the workers have loaded their models; counting them, or the loading, from the start
+    made the first rates a fraction of the real one and the time left several times too
+    long."""
+
+    def __init__(self) -> None:
+        self._first: tuple[float, int] | None = None  # (time, files done) at the first file
+        self._start: tuple[float, int] | None = None  # the same at the first after a pause
+        self._latest = 0.0
+
+    def update(self, now: float, done: int) -> None:
+        if self._first is None:
+            self._first = (now, done)
+        elif self._start is None and now - self._latest > BURST_GAP_S:
+            self._start = (now, done)
+        self._latest = now
+
+    def rate(self, now: float, done: int) -> float | None:
+        """None until a file has finished after the one the rate counts from."""
+        start = self._start
+        if start is None and self._first is not None and self._latest - self._first[0] > BURST_GAP_S:
+            # Files have kept coming without a pause (many workers, small images): a
+            # steady stream from the first, with no burst to leave out.
+            start = self._first
+        if start is None or done <= start[1]:
+            return None
+        return (done - start[1]) / max(now - start[0], 1e-9)
+
+
+def progress_line(done: int, total: int, failed: int, rate: float | None) -> str:
+    pace = "rate not known yet" if rate is None else (
+        f"{rate:.1f} files/s, about {(total - done) / rate:.0f} s left"
+    )
+    return f"deid: {done}/{total} files, {failed} failed, {pace}"
 
 
 class _ProgressBar:
     """A tqdm bar on a terminal; off a terminal (`> log`, `| tee`, a Slurm job), a line
-    every PROGRESS_INTERVAL_S seconds: files done, failed, images/s, time left."""
+    every PROGRESS_INTERVAL_S seconds: files done, failed, files/s, time left."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._bar = None
-        self._started = time.monotonic()
+        self._clock = clock
+        self._started = clock()
         self._last_line = self._started
         self._failed = 0
+        self._throughput = _Throughput()
 
     def update(self, done: int, total: int, record: object) -> None:
         self._failed += getattr(record, "status", None) == "failed"
         if not sys.stderr.isatty():
-            now = time.monotonic()
+            now = self._clock()
+            self._throughput.update(now, done)
             if now - self._last_line >= PROGRESS_INTERVAL_S or (done == total and now - self._started >= PROGRESS_INTERVAL_S):
                 self._last_line = now
-                rate = done / max(now - self._started, 1e-9)
-                left = f"{(total - done) / rate:.0f} s" if rate > 0 else "?"
-                print(f"deid: {done}/{total} files, {self._failed} failed, {rate:.1f} files/s, about {left} left",
+                print(progress_line(done, total, self._failed, self._throughput.rate(now, done)),
                       file=sys.stderr, flush=True)
             return
         if self._bar is None:

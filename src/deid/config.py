@@ -364,7 +364,15 @@ def load_config(path: str | Path | None = None) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist; give the path of a TOML file") from None
+        import difflib
+
+        # A bare name is more likely a mistyped preset than a missing file.
+        close = difflib.get_close_matches(path.stem, preset_names(), n=1) if len(path.parts) == 1 else []
+        raise ConfigError(
+            f"config {path} is neither a preset nor an existing file; give a preset "
+            f"({', '.join(preset_names())}) or the path of a TOML file"
+            + (f"; did you mean {close[0]!r}?" if close else "")
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     try:

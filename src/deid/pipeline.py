@@ -31,7 +31,7 @@ from deid.keys import keyed_digest, load_or_create_key
 from deid.metadata import find_metadata
 from deid.names import KEY_FILE, OutputNamer
 from deid.output import run_temp_prefix, set_temp_identity
-from deid.process import FileJob, FileResult, WorkItem, anonymize_pixels, cached_stages, failed_result
+from deid.process import FileJob, FileResult, WorkItem, anonymize_pixels, cached_stages, decode_failure, failed_result
 from deid.report import FAILED, OK, SKIPPED, ImageRecord, RecordSpool, Tally, clear_report, printable_path, write_report
 from deid.runlock import RunLock, run_id
 from deid.engine import build_engine, engine_name, run_job
@@ -229,6 +229,10 @@ def _split_done(
 
 def _redo_reason(item: WorkItem, entry: JournalEntry | None, fingerprint: str, out_dir: Path) -> str | None:
     if entry is None:
+        # Outputs are renamed into place whole before their journal line is written: a
+        # stop between the two leaves a complete file that no line vouches for.
+        if (out_dir / item.output).exists():
+            return "written but not recorded before the stop"
         return "not done before"
     if entry.record.status != OK:
         return "failed before"
@@ -294,10 +298,21 @@ def seeded(items: list[WorkItem], key: bytes) -> list[WorkItem]:
     ]
 
 
-def plan_run(src: str | Path, config: Config | None = None, files: list[str | Path] | None = None) -> list[str]:
+@dataclass(frozen=True)
+class RunPlan:
+    lines: list[str]  # one per file, then a summary line
+    failed: int  # files the run would fail
+
+
+def plan_run(
+    src: str | Path, config: Config | None = None, files: list[str | Path] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunPlan:
     """What ``run`` would do to each file of ``src``, one line each, writing nothing: the
     output name of each image (with --rename hash, keyed with a throwaway key, so the
-    names are not the ones a run will write), or why a file is skipped or refused."""
+    names are not the ones a run will write), or why a file is skipped or would fail.
+    Every image is read and decoded whole, as the run does, so that one the run could not
+    decode is listed as failing; ``progress(done, total)`` follows the decoding."""
     import tempfile
 
     config = config or Config()
@@ -307,18 +322,29 @@ def plan_run(src: str | Path, config: Config | None = None, files: list[str | Pa
         items, clashes = plan_outputs(images, config.output, Path(scratch))
     planned = {item.source.relative: item.output for item in items}
     refused = {result.record.source: result.record.error for result in clashes}
-    lines = []
-    for source in sources:
+    lines, status = [], Counter()
+    for done, source in enumerate(sources, 1):
         name = printable_path(source.relative)
         if source.kind == IMAGE and source.relative in planned:
-            lines.append(f"write   {name} -> {printable_path(planned[source.relative])}")
+            reason = decode_failure(source, config.output)
+            if reason is None:
+                lines.append(f"write   {name} -> {printable_path(planned[source.relative])}")
+            else:
+                lines.append(f"fail    {name}: {reason}")
+            status[OK if reason is None else FAILED] += 1
         elif source.kind == IMAGE:
             lines.append(f"fail    {name}: {refused.get(source.relative)}")
+            status[FAILED] += 1
         else:
             lines.append(f"{'fail' if source.kind == FAIL else 'skip'}    {name}: {source.reason}")
-    images_count = len(planned)
-    lines.append(f"{len(sources)} files: {images_count} would be written, {len(sources) - images_count} not")
-    return lines
+            status[FAILED if source.kind == FAIL else SKIPPED] += 1
+        if progress:
+            progress(done, len(sources))
+    lines.append(
+        f"{len(sources)} files: {status[OK]} would be written, {status[FAILED]} would fail, "
+        f"{status[SKIPPED]} skipped"
+    )
+    return RunPlan(lines, status[FAILED])
 
 
 def list_sources(src: Path, files: list[str | Path] | None) -> list[SourceFile]:

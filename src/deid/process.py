@@ -15,7 +15,7 @@ import numpy as np
 
 from deid.anonymize import build_anonymizer
 from deid.boxes import FaceBoxes, clip_boxes
-from deid.config import Config
+from deid.config import Config, OutputConfig
 from deid.decode import decode
 from deid.detect.ensemble import FaceDetector
 from deid.detect.text import TextBoxes
@@ -160,19 +160,48 @@ def anonymize_pixels(pixels: np.ndarray, stages: Stages, rng: np.random.Generato
     return Covered(faces, regions, out, texts, text_regions)
 
 
+def read_image_bytes(source: SourceFile, output_config: OutputConfig) -> bytes:
+    """The bytes of ``source``, refused unread when there are more of them than any image
+    within the pixel limit could take."""
+    size = source.path.stat().st_size
+    if size > output_config.max_pixels * MAX_BYTES_PER_PIXEL:
+        raise DecodeError(
+            f"{size / 1e6:.0f} MB is more than any image within the limit of "
+            f"{output_config.max_pixels / 1e6:.0f} MP could take; raise output.max_pixels "
+            "in the config if the image is genuine"
+        )
+    return read_regular_file(source.path)
+
+
+def decode_failure(source: SourceFile, output_config: OutputConfig) -> str | None:
+    """Why processing ``source`` would fail before detection (it cannot be read, or not
+    decoded whole by the run's decoder), or None; every pixel is decoded, then dropped."""
+    try:
+        decode(read_image_bytes(source, output_config), output_config.max_pixels)
+    except Exception as exc:  # as process_file: whatever broke, the run fails the file
+        return failure_reason(exc)
+    return None
+
+
+def failure_reason(exc: Exception) -> str:
+    """The one-line reason reported for a file whose processing raised ``exc``."""
+    if isinstance(exc, ImageError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        if exc.errno in _DISK_FULL:
+            return "no space left on the output disk; free space and rerun with --resume"
+        return f"I/O error: {exc.strerror or exc}"
+    if isinstance(exc, MemoryError):
+        return "out of memory while processing it; run with fewer --workers"
+    return f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
     source, output = item.source, item.output
     output_config = stages.config.output
     input_sha256 = None
     try:
-        size = source.path.stat().st_size
-        if size > output_config.max_pixels * MAX_BYTES_PER_PIXEL:
-            raise DecodeError(
-                f"{size / 1e6:.0f} MB is more than any image within the limit of "
-                f"{output_config.max_pixels / 1e6:.0f} MP could take; raise output.max_pixels "
-                "in the config if the image is genuine"
-            )
-        data = read_regular_file(source.path)
+        data = read_image_bytes(source, output_config)
         input_sha256 = sha256_bytes(data)
         decoded = decode(data, output_config.max_pixels)
         del data  # the compressed bytes are not needed beside the pixels
@@ -189,18 +218,8 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
         # it); Pillow calls a JPEG with extra pictures "MPO", which is the same writer.
         encoded = encode(frames, source.format or decoded.format, output_config, decoded.animation, decoded.dpi)
         write_atomic(out_dir / output, encoded)
-    except ImageError as exc:
-        return _failed(source, str(exc), input_sha256)
-    except OSError as exc:
-        if exc.errno in _DISK_FULL:
-            reason = "no space left on the output disk; free space and rerun with --resume"
-        else:
-            reason = f"I/O error: {exc.strerror or exc}"
-        return _failed(source, reason, input_sha256)
-    except MemoryError:
-        return _failed(source, "out of memory while processing it; run with fewer --workers", input_sha256)
     except Exception as exc:  # fail closed: whatever broke, this file is not written
-        return _failed(source, f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}", input_sha256)
+        return _failed(source, failure_reason(exc), input_sha256)
     height, width = frames[0].shape[:2]
     record = ImageRecord(
         source=source.relative,

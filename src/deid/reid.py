@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from deid.detect.dlib import AUDIT_HINT, import_dlib, models_dir
+from deid.detect.dlib import import_dlib, models_dir
 from deid.errors import ConfigError
+from deid.extras import install_hint
 
 # dlib's recogniser was trained to put faces of one person within 0.6 of each other and
 # other people farther (dlib-models README; 99.38% on LFW at 0.6), and 0.6 is the
@@ -36,7 +37,7 @@ class FaceRecogniser:
         files = [folder / LANDMARKS_MODEL, folder / RECOGNISER_MODEL]
         missing = [f for f in files if not f.is_file()]
         if missing:
-            raise ConfigError(f"dlib model {missing[0]} is missing; {AUDIT_HINT}")
+            raise ConfigError(f"dlib model {missing[0]} is missing; {install_hint('audit')}")
         self._dlib = dlib
         self._landmarks = dlib.shape_predictor(str(files[0]))
         self._recogniser = dlib.face_recognition_model_v1(str(files[1]))

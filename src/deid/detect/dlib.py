@@ -24,9 +24,9 @@ from deid.boxes import FaceBoxes
 from deid.config import DetectorConfig
 from deid.detect.resample import resize
 from deid.errors import ConfigError, DetectionError
+from deid.extras import install_hint
 
 MODELS_PACKAGE = "face_recognition_models"
-AUDIT_HINT = "install the audit extra: pip install 'deid[audit]'"
 VARIANTS = ("cnn", "hog")
 DEFAULT_VARIANT = "cnn"
 # The CNN costs about 7 microseconds a pixel on one core here (1.6 s for a 480 x 470 photo;
@@ -47,7 +47,7 @@ def models_dir() -> Path:
     importing the package, whose import needs setuptools' pkg_resources."""
     spec = importlib.util.find_spec(MODELS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"the dlib models are not installed; {AUDIT_HINT}")
+        raise ConfigError(f"the dlib models are not installed; {install_hint('audit')}")
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
@@ -55,7 +55,7 @@ def import_dlib() -> Any:
     try:
         import dlib
     except ImportError:
-        raise ConfigError(f"dlib is not installed; {AUDIT_HINT}") from None
+        raise ConfigError(f"dlib is not installed; {install_hint('audit')}") from None
     return dlib
 
 
@@ -81,7 +81,7 @@ class DlibDetector:
         if variant == "cnn":
             self._model_file = Path(config.model_path) if config.model_path else models_dir() / "mmod_human_face_detector.dat"
             if not self._model_file.is_file():
-                raise ConfigError(f"dlib model {self._model_file} is missing; {AUDIT_HINT}")
+                raise ConfigError(f"dlib model {self._model_file} is missing; {install_hint('audit')}")
             self._cnn = dlib.cnn_face_detection_model_v1(str(self._model_file))
             self._max_pixels = CNN_MAX_PIXELS
         else:

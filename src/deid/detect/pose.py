@@ -25,6 +25,7 @@ from deid.detect.base import native_stderr_silenced
 from deid.detect.mediapipe_wheel import modules_dir, version
 from deid.detect.resample import Resampler
 from deid.errors import ConfigError, DetectionError
+from deid.extras import install_hint
 
 MODEL_FILE = "pose_detection.tflite"
 INPUT_SIDE = 224
@@ -42,7 +43,6 @@ HEAD_CENTRE = 0.29
 HEAD_SIZE = 0.36
 # Of overlapping head boxes (the detector fires on neighbouring anchors), the best.
 NMS_IOU = 0.3
-HINT = "install it with pip install 'ai-edge-litert>=2.3,<3' (make install does this)"
 
 
 def anchor_centres() -> np.ndarray:
@@ -77,7 +77,7 @@ class PoseHeadDetector:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            raise ConfigError(f"the pose detector needs LiteRT; {HINT}") from None
+            raise ConfigError(f"the pose detector needs LiteRT; {install_hint('heads')}") from None
         with native_stderr_silenced():
             self._interpreter = Interpreter(model_path=str(self._path), num_threads=threads or None)
             self._interpreter.allocate_tensors()

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from deid.errors import ConfigError, DetectionError
+from deid.extras import install_hint
 from deid.text_rules import identifying_rule
 
-TEXT_HINT = "install the text extra: pip install 'deid[text]'"
 # Under this recognition score the text read is a guess; under ``identifying`` such a
 # region is covered (rule "unreadable"). PP-OCRv4 reads clear printed text at 0.9 and up.
 READABLE_SCORE = 0.6
@@ -46,7 +46,7 @@ class TextDetector:
         try:
             from rapidocr_onnxruntime import RapidOCR
         except ImportError:
-            raise ConfigError(f"text detection needs rapidocr-onnxruntime; {TEXT_HINT}") from None
+            raise ConfigError(f"text detection needs rapidocr-onnxruntime; {install_hint('text')}") from None
         import onnxruntime
 
         from deid.device import onnx_providers

@@ -18,8 +18,8 @@ from typing import Any
 
 from deid.engine import DIED, Engine, Job, Outcome, Pool, Raised, one_line
 from deid.errors import DeidError, UsageError
+from deid.extras import install_hint
 
-RAY_HINT = "install the ray extra: pip install 'deid[ray]'"
 # Tasks queued on an actor beyond the one it runs: enough that it never waits for the
 # driver between tasks, few enough that a lost actor takes little work with it.
 TASKS_PER_ACTOR = 2
@@ -29,7 +29,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise UsageError(f"--engine ray needs Ray, which is not installed; {RAY_HINT}") from None
+        raise UsageError(f"--engine ray needs Ray, which is not installed; {install_hint('ray')}") from None
     return ray
 
 
