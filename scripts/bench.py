@@ -28,7 +28,6 @@ blurred outputs can be scored.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess

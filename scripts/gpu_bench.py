@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 PROJECT = Path(__file__).resolve().parents[1]
 SETS = {"caltech": "faces/caltech", "camera": "photos/camera"}
@@ -69,7 +68,7 @@ def images_per_s(data: Path, sources: list, config) -> tuple[float, dict]:
         summary = run(data, Path(tmp) / "out", config=config, report_dir=Path(tmp) / "report",
                       files=[s.path for s in sources])
         wall = time.perf_counter() - started
-    models = summary.details["versions"]["models"]
+    models = summary.versions["models"]
     return len(sources) / wall, {
         "devices": ",".join(sorted({str(m.get("device")) for m in models})),
         "runtimes": ",".join(sorted({str(m["runtime"]) for m in models if m.get("runtime")})),

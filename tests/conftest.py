@@ -22,7 +22,7 @@ SHARED_DATA = PROJECT.parent / "shared" / "data"
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "faces" / "faces.json").exists():
-        pytest.skip(f"shared test data not found at ../shared/data (see its README); skipping")
+        pytest.skip("shared test data not found at ../shared/data (see its README); skipping")
     return SHARED_DATA
 
 

@@ -101,11 +101,11 @@ def test_resume_redoes_a_changed_input_and_everything_after_a_config_change(tmp_
     run(src, out, config)
     shutil.copy(SAMPLE_DATA / "astronaut.jpg", src / "a" / "00_grace_hopper.jpg")
     summary = run(src, out, config, resume=True)
-    assert summary.details["resumed"] == 2
+    assert summary.resumed == 2
     records = {r["source"]: r for r in read_records(report)}
     assert records["a/00_grace_hopper.jpg"]["width"] == Image.open(SAMPLE_DATA / "astronaut.jpg").width
     changed = load_config(PRESETS / "default.toml")
-    assert run(src, out, changed, resume=True).details["resumed"] == 0
+    assert run(src, out, changed, resume=True).resumed == 0
 
 
 def _png_bomb(side: int) -> bytes:
@@ -382,7 +382,7 @@ def test_the_default_workers_are_the_cores_the_run_may_use(tmp_path):
         "if sys.argv[1] == 'one core': os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])\n"
         "config = dataclasses.replace(deid.load_config(sys.argv[4]), workers=int(sys.argv[5]))\n"
         "summary = deid.run(sys.argv[2], sys.argv[3], config)\n"
-        "print(summary.details['workers'], deid.process.cached_stages.cache_info().currsize)\n"
+        "print(summary.workers, deid.process.cached_stages.cache_info().currsize)\n"
     )
     seen = {}
     for cores, workers in (("one core", 0), ("all cores", 0), ("all cores", 1)):

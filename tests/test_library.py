@@ -54,7 +54,7 @@ def test_models_are_loaded_once_for_repeated_calls():
 def test_run_returns_a_summary(tmp_path):
     summary = deid.run(SAMPLE_DATA, tmp_path / "out", config=deid.Config(workers=1))
     assert summary.exit_code == 0
-    assert summary.counts["ok"] >= 3 and summary.counts["faces"] >= 3
+    assert summary.counts.ok >= 3 and summary.counts.faces >= 3
     assert (tmp_path / "out.report" / "summary.json").is_file()
 
 

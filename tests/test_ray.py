@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -64,7 +63,7 @@ def photos(shared_data: Path, tmp_path_factory) -> Path:
 def local_result(photos, tmp_path_factory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("local") / "out"
     summary = run(photos, out, Config(workers=2))
-    assert summary.counts["failed"] == 1
+    assert summary.counts.failed == 1
     return out, summary.report_dir
 
 
@@ -77,9 +76,9 @@ def test_same_outputs_and_report_as_the_local_engine(cluster, photos, local_resu
 
 def test_a_file_failing_on_an_actor_is_failed_and_leaves_nothing(cluster, photos, tmp_path):
     summary = run(photos, tmp_path / "out", Config(workers=2, engine="ray"))
-    failed = summary.details["failed_files"]
-    assert [f["source"] for f in failed] == ["damaged.jpg"]
-    assert "decodable" in failed[0]["error"] or "truncated" in failed[0]["error"]
+    failed = summary.failed_files
+    assert [f.source for f in failed] == ["damaged.jpg"]
+    assert "decodable" in failed[0].error or "truncated" in failed[0].error
     written = files_under(tmp_path / "out")
     assert "damaged.jpg" not in written
     assert not [name for name in written if Path(name).name.startswith(".deid-")]
@@ -94,7 +93,7 @@ def test_an_actor_dying_mid_file_fails_nothing_a_retry_processes(cluster, photos
     monkeypatch.setattr(deid.pipeline, "FileJob", lambda *args: DyingJob(file_job(*args), once_marker=str(marker)))
     summary = run(photos, tmp_path / "out", Config(workers=2, engine="ray"))
     assert marker.exists()
-    assert summary.counts["failed"] == 1  # the damaged file only
+    assert summary.counts.failed == 1  # the damaged file only
     assert files_under(tmp_path / "out") == files_under(local_result[0])
 
 
@@ -172,12 +171,13 @@ def test_a_head_and_a_second_node_started_with_ray_start(photos, local_result, t
 
 def test_verify_on_ray_reports_the_file_that_kills_its_actor_as_the_local_engine_does(cluster, photos, tmp_path, monkeypatch):
     from deid.engine import WORKER_DIED
+    from deid.results import Unreadable
     from dying_worker import verify_with_a_file_that_kills_its_worker
 
     # Where an earlier test left no Ray instance, the one verify starts finds the test's
     # jobs through the path its workers inherit.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
     result = verify_with_a_file_that_kills_its_worker(photos / "a", tmp_path, monkeypatch, workers=2, engine="ray")
-    assert result.data["files"] == 4
-    assert result.data["unreadable"] == [{"output": "crash.jpg", "error": WORKER_DIED}]
+    assert result.report.files == 4
+    assert result.report.unreadable == [Unreadable("crash.jpg", WORKER_DIED)]
     assert result.exit_code == 1

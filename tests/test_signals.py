@@ -3,7 +3,6 @@ says how to resume and exits 143."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess

@@ -145,10 +145,14 @@ def test_without_the_audit_extra_verify_says_what_it_skipped(photos, tmp_path, m
     shutil.copy(next(src.iterdir()), out)
     monkeypatch.setattr(deid.verify, "audit_available", lambda: "dlib is not installed")
     result = deid.verify.verify(out, source=src, workers=1)
-    assert result.data["checked_with"] == ["ensemble (strict)"]
-    assert result.data["reidentifiable"] is None
-    assert "dlib is not installed" in result.data["skipped"][0]
-    assert "skipped: " in deid.verify.format_summary(result)
+    assert result.report.checked_with == ["ensemble (strict)"]
+    assert result.report.reidentifiable is None
+    assert "dlib is not installed" in result.report.skipped[0]
+    summary = deid.verify.format_summary(result)
+    assert "skipped: " in summary
+    # --source was given: the missing extra is why, not a missing --source.
+    assert "give --source" not in summary
+    assert "re-identification: not checked (the audit extra is missing (dlib is not installed))" in summary
 
 
 @pytest.mark.parametrize("args, message", [
@@ -168,9 +172,25 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, message):
 
 def test_a_file_that_kills_its_verify_worker_is_reported_and_the_rest_audited(photos, tmp_path, monkeypatch):
     from deid.engine import WORKER_DIED
+    from deid.results import Unreadable
     from dying_worker import verify_with_a_file_that_kills_its_worker
 
     result = verify_with_a_file_that_kills_its_worker(photos[0], tmp_path, monkeypatch, workers=2)
-    assert result.data["files"] == 4
-    assert result.data["unreadable"] == [{"output": "crash.jpg", "error": WORKER_DIED}]
+    assert result.report.files == 4
+    assert result.report.unreadable == [Unreadable("crash.jpg", WORKER_DIED)]
     assert result.exit_code == 1
+
+
+def test_a_single_face_covered_black_is_not_re_identified(photos, tmp_path):
+    """With one face checked, the output and its original are trivially each other's
+    nearest; the rule must compare the output with the picture without the face."""
+    src, truth = photos
+    single = tmp_path / "src"
+    single.mkdir()
+    name = next(name for name, faces in sorted(truth.items()) if len(faces) == 1)
+    shutil.copy(src / name, single)
+    out, _ = anonymized((single, truth), tmp_path, None)
+    code, report, stdout = verified(out, "--source", single)
+    assert report["reidentifiable"]["checked"] == 1, stdout
+    assert report["reidentifiable"]["matched"] == 0, stdout
+    assert "0 of 1 covered faces still matched" in stdout

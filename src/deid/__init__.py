@@ -10,7 +10,8 @@ from importlib import metadata as _metadata
 from deid.boxes import FaceBoxes
 from deid.config import Config, load_config
 from deid.errors import ConfigError, DeidError, ImageError, UsageError
-from deid.pipeline import AnonymizedImage, RunSummary, anonymize_image, run
+from deid.pipeline import AnonymizedImage, anonymize_image, run
+from deid.results import RunSummary, VerifyReport
 
 try:  # written once, in pyproject.toml
     __version__ = _metadata.version("deid")
@@ -25,6 +26,7 @@ __all__ = [
     "FaceBoxes",
     "ImageError",
     "RunSummary",
+    "VerifyReport",
     "UsageError",
     "__version__",
     "anonymize_image",

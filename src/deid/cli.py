@@ -311,24 +311,24 @@ def command_run(args: argparse.Namespace) -> int:
         bar.close()
     counts = summary.counts
     print(
-        f"{counts['inputs']} files: {counts['ok']} ok, {counts['failed']} failed, "
-        f"{counts['skipped']} skipped; {counts['faces']} faces covered"
-        + (f", {counts['heads']} heads covered where no face was seen" if counts.get("heads") else "")
+        f"{counts.inputs} files: {counts.ok} ok, {counts.failed} failed, "
+        f"{counts.skipped} skipped; {counts.faces} faces covered"
+        + (f", {counts.heads} heads covered where no face was seen" if counts.heads else "")
     )
-    resumed = summary.details.get("resume")
+    resumed = summary.resume
     if resumed is not None:
-        reasons = ", ".join(f"{count} {why}" for why, count in resumed["redone"].items()) or "none"
-        print(f"resume: kept {resumed['kept']} files already done; processed {sum(resumed['redone'].values())} "
+        reasons = ", ".join(f"{count} {why}" for why, count in resumed.redone.items()) or "none"
+        print(f"resume: kept {resumed.kept} files already done; processed {sum(resumed.redone.values())} "
               f"({reasons})")
     print(f"output: {summary.out_dir}")
     print(f"report: {summary.report_dir}")
     for warning in summary.warnings:
         print(f"deid: warning: {warning}", file=sys.stderr)
-    failed = summary.details["failed_files"]
+    failed = summary.failed_files
     for item in failed[:10]:
         # repr-style escapes keep a name with a newline on one line
-        name = item["source"].encode("unicode_escape").decode("ascii")
-        print(f"deid: failed: {name}: {item['error']}", file=sys.stderr)
+        name = item.source.encode("unicode_escape").decode("ascii")
+        print(f"deid: failed: {name}: {item.error}", file=sys.stderr)
     if len(failed) > 10:
         print(f"deid: ... and {len(failed) - 10} more failed files, listed in the report", file=sys.stderr)
     code = EXIT_FAILED if summary.exit_code else EXIT_OK

@@ -24,7 +24,7 @@ from deid.boxes import clip_boxes
 from deid.config import Config
 from deid.errors import UsageError
 from deid.pipeline import run
-from deid.report import FAILED, OK, read_records
+from deid.report import OK, read_records
 
 # The shared data's scoring rule: 80% of a face hidden leaves too little to recognise it.
 PROTECTED_COVERAGE = 0.8
@@ -115,9 +115,9 @@ def evaluate(images_dir: str | Path, gt_json: str | Path, config: Config | None 
         summary = run(images_dir, Path(tmp) / "out", config=config, report_dir=Path(tmp) / "report")
         records = read_records(Path(tmp) / "report")
     result = score_records(truth, records, config.anonymize.shape)
-    wall = summary.details["wall_time_s"]
+    wall = summary.wall_time_s
     # Every file of the folder went through the pipeline, with ground truth or not.
-    processed = summary.counts[OK] + summary.counts[FAILED]
+    processed = summary.counts.ok + summary.counts.failed
     result["files_processed"] = processed
     result["images_per_s"] = round(processed / wall, 2) if wall else None
     result["wall_time_s"] = wall

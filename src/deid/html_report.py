@@ -31,6 +31,7 @@ from deid.decode import decode
 from deid.errors import ImageError
 from deid.output import write_atomic
 from deid.report import FAILED, IMAGES_FILE, OK, SKIPPED, SUMMARY_FILE
+from deid.results import RunSummary, VerifyReport
 
 HTML_FILE = "index.html"
 THUMBS_DIR = "thumbs"
@@ -58,11 +59,11 @@ def write_html_report(report_dir: Path, out_dir: Path, max_pixels: int) -> Path 
     report_dir = Path(report_dir)
     if not (report_dir / SUMMARY_FILE).is_file() or not (report_dir / IMAGES_FILE).is_file():
         return None
-    summary = json.loads((report_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+    summary = RunSummary.from_json(json.loads((report_dir / SUMMARY_FILE).read_text(encoding="utf-8")), report_dir)
     with open(report_dir / IMAGES_FILE, encoding="utf-8") as fp:
         records = [json.loads(line) for line in fp if line.strip()]
     verify_path = report_dir / "verify.json"
-    verified = json.loads(verify_path.read_text(encoding="utf-8")) if verify_path.is_file() else None
+    verified = VerifyReport.from_json(json.loads(verify_path.read_text(encoding="utf-8"))) if verify_path.is_file() else None
     items = gallery_items(records, verified, report_dir, Path(out_dir), max_pixels)
     page = render(summary, records, verified, items)
     write_atomic(report_dir / HTML_FILE, page.encode("utf-8"))
@@ -70,13 +71,13 @@ def write_html_report(report_dir: Path, out_dir: Path, max_pixels: int) -> Path 
 
 
 def gallery_items(
-    records: list[dict[str, Any]], verified: dict[str, Any] | None, report_dir: Path, out_dir: Path,
+    records: list[dict[str, Any]], verified: VerifyReport | None, report_dir: Path, out_dir: Path,
     max_pixels: int,
 ) -> list[dict[str, Any]]:
     residual: dict[str, list[list[float]]] = {}
-    for face in (verified or {}).get("residual_faces", []):
-        if face.get("frame", 0) == 0:
-            residual.setdefault(face["output"], []).append([*face["box"], face["score"]])
+    for face in verified.residual_faces if verified is not None else []:
+        if face.frame == 0:
+            residual.setdefault(face.output, []).append([*face.box, face.score])
     items = []
     for index, record in enumerate(records):
         if record["status"] == SKIPPED:
@@ -154,7 +155,7 @@ def bar_chart(title: str, bars: list[tuple[str, int]], unit: str) -> str:
         f'<svg viewBox="0 0 {label_w + bar_w + 70} {height}" role="img" aria-label="{html.escape(title)}">'
     ]
     if not bars:
-        parts.append(f'<text x="0" y="16">none</text>')
+        parts.append('<text x="0" y="16">none</text>')
     for i, (label, count) in enumerate(bars):
         y = 4 + i * row
         width = bar_w * count / top
@@ -173,7 +174,7 @@ def failure_reason(error: str | None) -> str:
     return text[:60] or "unknown"
 
 
-def charts(summary: dict[str, Any], records: list[dict[str, Any]]) -> str:
+def charts(summary: RunSummary, records: list[dict[str, Any]]) -> str:
     ok = [r for r in records if r["status"] == OK]
     faces = [f for r in ok for f in r["faces"]]
     heights = [f["box"][3] - f["box"][1] for f in faces]
@@ -184,7 +185,7 @@ def charts(summary: dict[str, Any], records: list[dict[str, Any]]) -> str:
         (f"{detector} {b / 10:.1f}-{(b + 1) / 10:.1f}", count)
         for (detector, b), count in sorted(scores.items())
     ]
-    metadata = sorted(summary.get("files_with_metadata", {}).items(), key=lambda kv: -kv[1])
+    metadata = sorted(summary.files_with_metadata.items(), key=lambda kv: -kv[1])
     failures = Counter(failure_reason(r.get("error")) for r in records if r["status"] == FAILED)
     return "".join([
         bar_chart("Faces per image", histogram([len(r["faces"]) for r in ok], FACES_PER_IMAGE_BINS), "images"),
@@ -196,18 +197,17 @@ def charts(summary: dict[str, Any], records: list[dict[str, Any]]) -> str:
 
 
 def render(
-    summary: dict[str, Any], records: list[dict[str, Any]], verified: dict[str, Any] | None,
+    summary: RunSummary, records: list[dict[str, Any]], verified: VerifyReport | None,
     items: list[dict[str, Any]],
 ) -> str:
-    counts = summary["counts"]
-    meta = summary.get("files_with_metadata", {})
+    counts, meta = summary.counts, summary.files_with_metadata
     count_rows = [
-        ("inputs", "files found", counts["inputs"]), ("ok", "written", counts[OK]),
-        ("failed", "failed (not written)", counts[FAILED]), ("skipped", "skipped (not images)", counts[SKIPPED]),
-        ("faces", "faces covered", counts["faces"]),
-        ("heads", "heads covered (no face seen)", counts.get("heads", 0)),
-        ("images_with_faces", "images with faces", counts["images_with_faces"]),
-        ("texts", "text regions covered", counts.get("texts", 0)),
+        ("inputs", "files found", counts.inputs), ("ok", "written", counts.ok),
+        ("failed", "failed (not written)", counts.failed), ("skipped", "skipped (not images)", counts.skipped),
+        ("faces", "faces covered", counts.faces),
+        ("heads", "heads covered (no face seen)", counts.heads),
+        ("images_with_faces", "images with faces", counts.images_with_faces),
+        ("texts", "text regions covered", counts.texts),
         ("gps", "inputs that carried GPS", meta.get("gps", 0)),
         ("serial", "inputs that carried device serials", meta.get("serial", 0)),
         ("thumbnail", "inputs that carried embedded thumbnails", meta.get("thumbnail", 0)),
@@ -216,19 +216,19 @@ def render(
         f'<div class="stat"><span class="num" id="count-{key}">{value}</span><span>{html.escape(label)}</span></div>'
         for key, label, value in count_rows
     )
-    versions = ", ".join(f"{k} {v}" for k, v in summary.get("versions", {}).items() if isinstance(v, str))
+    versions = ", ".join(f"{k} {v}" for k, v in summary.versions.items() if isinstance(v, str))
     verify_html = verify_section(verified)
     data = json.dumps({"items": items, "pageSize": PAGE_SIZE, "lowScore": LOW_SCORE}, ensure_ascii=False)
     data = data.replace("</", "<\\/")
     return Template(asset_text(PAGE_ASSET)).substitute(
         stats=stats,
-        wall=summary.get("wall_time_s", 0),
-        workers=f'{summary.get("workers", 0)} worker' + ("" if summary.get("workers") == 1 else "s"),
+        wall=summary.wall_time_s,
+        workers=f"{summary.workers} worker" + ("" if summary.workers == 1 else "s"),
         versions=html.escape(versions),
-        source=html.escape(str(summary.get("source_dir", ""))),
-        output=html.escape(str(summary.get("output_dir", ""))),
-        config=html.escape(json.dumps(summary.get("config", {}), indent=2)),
-        warnings="".join(f"<li>{html.escape(w)}</li>" for w in summary.get("warnings", [])) or "<li>none</li>",
+        source=html.escape(summary.source_dir),
+        output=html.escape(str(summary.out_dir)),
+        config=html.escape(json.dumps(summary.config, indent=2)),
+        warnings="".join(f"<li>{html.escape(w)}</li>" for w in summary.warnings) or "<li>none</li>",
         verify=verify_html,
         charts=charts(summary, records),
         data=data,
@@ -237,28 +237,28 @@ def render(
     )
 
 
-def verify_section(verified: dict[str, Any] | None) -> str:
+def verify_section(verified: VerifyReport | None) -> str:
     if verified is None:
         return (
             '<section id="verify"><h2>Verification</h2><p id="verify-status">Not verified. Run '
             "<code>deid verify OUT --source SRC</code> to audit the outputs.</p></section>"
         )
-    reid = verified.get("reidentifiable")
+    reid = verified.reidentifiable
     reid_text = (
-        "not checked (no --source)" if reid is None
-        else f'<span id="verify-reid">{reid["matched"]}</span> of {reid["checked"]} covered faces matched to their original'
+        f"not checked ({html.escape(verified.reid_not_checked or 'no --source given')})" if reid is None
+        else f'<span id="verify-reid">{reid.matched}</span> of {reid.checked} covered faces matched to their original'
     )
-    clean = not (verified["residual_faces"] or verified["residual_tags"] or verified["unreadable"] or (reid and reid["matched"]))
-    skipped = "".join(f"<li>skipped: {html.escape(s)}</li>" for s in verified.get("skipped", []))
+    clean = verified.clean
+    skipped = "".join(f"<li>skipped: {html.escape(s)}</li>" for s in verified.skipped)
     return (
         '<section id="verify"><h2>Verification</h2>'
         f'<p id="verify-status" class="{"clean" if clean else "found"}">'
         f'{"Nothing residual found." if clean else "Residual identifying content found."}</p><ul>'
-        f'<li><span id="verify-files">{verified["files"]}</span> outputs checked with '
-        f'{html.escape(", ".join(verified.get("checked_with", [])))}</li>'
-        f'<li><span id="verify-residual-faces">{len(verified["residual_faces"])}</span> residual faces in '
-        f'{verified["files_with_residual_faces"]} files</li>'
-        f'<li><span id="verify-residual-tags">{len(verified["residual_tags"])}</span> files with residual metadata</li>'
+        f'<li><span id="verify-files">{verified.files}</span> outputs checked with '
+        f'{html.escape(", ".join(verified.checked_with))}</li>'
+        f'<li><span id="verify-residual-faces">{len(verified.residual_faces)}</span> residual faces in '
+        f"{verified.files_with_residual_faces} files</li>"
+        f'<li><span id="verify-residual-tags">{len(verified.residual_tags)}</span> files with residual metadata</li>'
         f"<li>re-identification: {reid_text}</li>{skipped}</ul>"
         "<p>A clean verification is evidence, not proof: it finds what its detectors find.</p></section>"
     )

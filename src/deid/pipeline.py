@@ -32,7 +32,8 @@ from deid.metadata import find_metadata
 from deid.names import KEY_FILE, OutputNamer
 from deid.output import run_temp_prefix, set_temp_identity
 from deid.process import FileJob, FileResult, WorkItem, anonymize_pixels, cached_stages, decode_failure, failed_result
-from deid.report import FAILED, OK, SKIPPED, ImageRecord, RecordSpool, Tally, clear_report, printable_path, write_report
+from deid.report import FAILED, OK, SKIPPED, ImageRecord, RecordSpool, clear_report, printable_path, write_report
+from deid.results import Counts, FailedFile, Resumed, RunSummary
 from deid.runlock import RunLock, run_id
 from deid.engine import build_engine, engine_name, run_job
 from deid.engine.local import usable_cores
@@ -64,20 +65,6 @@ def anonymize_image(image: Image.Image | np.ndarray, config: Config | None = Non
             pixels = np.repeat(pixels[:, :, None], 3, axis=2)
     covered = anonymize_pixels(pixels, stages)
     return AnonymizedImage(covered.pixels, covered.faces, covered.regions, found)
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    out_dir: Path
-    report_dir: Path
-    counts: dict[str, int]
-    warnings: list[str]
-    details: dict[str, Any]
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every image was processed, 1 when any failed."""
-        return 1 if self.counts.get(FAILED, 0) else 0
 
 
 def default_report_dir(out_dir: Path) -> Path:
@@ -183,29 +170,45 @@ def _run_locked(
             ) from None
         finally:
             journal.close()
-        summary = _summarise(tally, config, runtime, engine.size, time.monotonic() - started)
+        warnings = _warnings(config, runtime)
         if not images:
-            summary["warnings"].append(
+            warnings.append(
                 f"no image found in {src_dir}" + (f" ({len(sources)} files, none of them an image)" if sources else " (it is empty)")
                 + "; check the path"
             )
-        summary["source_dir"] = str(src_dir)
-        summary["output_dir"] = str(out_dir)
-        summary["source_dir_absolute"] = str(src_dir.resolve())
-        summary["output_dir_absolute"] = str(out_dir.resolve())
-        summary["started_at"] = started_at
-        summary["command"] = [printable_path(arg) for arg in sys.argv]
-        summary["resumed"] = len(done)
-        if resume:
-            summary["resume"] = {"kept": len(done), "redone": dict(redo_reasons.most_common())}
+        summary = RunSummary(
+            out_dir=out_dir,
+            report_dir=report,
+            counts=Counts(
+                inputs=tally.inputs, ok=tally.status[OK], failed=tally.status[FAILED], skipped=tally.status[SKIPPED],
+                faces=tally.faces, heads=tally.heads, images_with_faces=tally.images_with_faces, texts=tally.texts,
+            ),
+            warnings=warnings,
+            failed_files=[FailedFile(f["source"], f["error"]) for f in tally.failed_files],
+            files_with_metadata={c: tally.metadata_found[c] for c in sorted(tally.metadata_found)},
+            config=config.to_dict(),
+            versions={
+                "deid": _version("deid"), "pillow": _version("pillow"), "numpy": _version("numpy"),
+                "models": runtime["models"],
+            },
+            devices=runtime["devices"],
+            workers=engine.size,
+            wall_time_s=round(time.monotonic() - started, 3),
+            source_dir=str(src_dir),
+            source_dir_absolute=str(src_dir.resolve()),
+            started_at=started_at,
+            command=[printable_path(arg) for arg in sys.argv],
+            resumed=len(done),
+            resume=Resumed(len(done), dict(redo_reasons.most_common())) if resume else None,
+        )
         try:
-            write_report(report, spool, summary)
+            write_report(report, spool, summary.to_json())
             write_html_report(report, out_dir, config.output.max_pixels)
         except OSError as exc:
             raise DeidError(
                 f"cannot write the report in {report}: {exc.strerror or exc}; free space and rerun with --resume"
             ) from None
-    return RunSummary(out_dir, report, summary["counts"], summary["warnings"], summary)
+    return summary
 
 
 def _split_done(
@@ -395,37 +398,11 @@ def check_paths(src: Path, out: Path, report: Path, overwrite: bool, single_file
         )
 
 
-def _summarise(
-    tally: Tally, config: Config, runtime: dict[str, Any], workers: int, wall_time: float,
-) -> dict[str, Any]:
+def _warnings(config: Config, runtime: dict[str, Any]) -> list[str]:
     warnings = list(dict.fromkeys(runtime["notes"]))
     if config.device == "cuda" and "cuda" not in runtime["devices"] and not warnings:
         warnings.append("--device cuda: the configured detectors run on the CPU only")
-    return {
-        "counts": {
-            "inputs": tally.inputs,
-            OK: tally.status[OK],
-            FAILED: tally.status[FAILED],
-            SKIPPED: tally.status[SKIPPED],
-            "faces": tally.faces,
-            "heads": tally.heads,
-            "images_with_faces": tally.images_with_faces,
-            "texts": tally.texts,
-        },
-        "files_with_metadata": {c: tally.metadata_found[c] for c in sorted(tally.metadata_found)},
-        "failed_files": tally.failed_files,
-        "warnings": warnings,
-        "config": config.to_dict(),
-        "versions": {
-            "deid": _version("deid"),
-            "pillow": _version("pillow"),
-            "numpy": _version("numpy"),
-            "models": runtime["models"],
-        },
-        "devices": runtime["devices"],
-        "workers": workers,
-        "wall_time_s": round(wall_time, 3),
-    }
+    return warnings
 
 
 def _version(distribution: str) -> str | None:

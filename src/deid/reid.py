@@ -9,6 +9,7 @@ person to that model: the covering did not stop it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -60,14 +61,30 @@ class FaceRecogniser:
 
     def embeddings(
         self, original: np.ndarray, output: np.ndarray, boxes: list[list[float]],
-    ) -> list[tuple[list[float], np.ndarray, np.ndarray]]:
-        """(box, original's embedding, output's embedding) for each box tall enough to
-        recognise; ``original`` and ``output`` are one frame, H x W x 3 uint8, before and
-        after covering. The output is aligned with the landmarks found in the original:
-        the same place, whatever is left of the face there."""
+    ) -> list[EmbeddedFace]:
+        """The embeddings of each box tall enough to recognise; ``original`` and ``output``
+        are one frame, H x W x 3 uint8, before and after covering. The output is aligned
+        with the landmarks found in the original: the same place, whatever is left of the
+        face there. So is the original with the box blacked out (``blank``): what the
+        recogniser makes of the picture with nothing of the face left, the reference a
+        covered face must beat to count as recognised."""
         placed = self.landmarks(original, boxes)
         shapes = [shape for _, shape in placed]
-        return list(zip([box for box, _ in placed], self.embed(original, shapes), self.embed(output, shapes)))
+        found = []
+        for (box, shape), before, after in zip(placed, self.embed(original, shapes), self.embed(output, shapes)):
+            blanked = original.copy()
+            x1, y1, x2, y2 = (max(int(round(v)), 0) for v in box)
+            blanked[y1:y2, x1:x2] = 0
+            found.append(EmbeddedFace(box, before, after, self.embed(blanked, [shape])[0]))
+        return found
+
+
+@dataclass(frozen=True)
+class EmbeddedFace:
+    box: list[float]
+    original: np.ndarray  # the face in the original
+    output: np.ndarray  # the same place in the output
+    blank: np.ndarray  # the same place in the original with the box blacked out
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
