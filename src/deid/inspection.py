@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import io
 import re
+import stat
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from deid.discover import FAIL, IMAGE, discover
+from deid.discover import FAIL, IMAGE, NOT_REGULAR_REASON, discover, read_regular_file
 from deid.formats import reader_for, register_openers
 from deid.metadata import find_metadata
 
@@ -57,7 +58,12 @@ def inspect_file(path: Path) -> dict[str, Any]:
     register_openers()
     result: dict[str, Any] = {"file": str(path)}
     try:
-        data = path.read_bytes()
+        # A path named on the command line is followed if it is a link, but only to a
+        # regular file: a named pipe is reported, never opened.
+        if not stat.S_ISREG(path.stat().st_mode):
+            result["error"] = NOT_REGULAR_REASON
+            return result
+        data = read_regular_file(path.resolve())
         with Image.open(io.BytesIO(data)) as image:
             result["format"] = image.format
             result["categories"] = find_metadata(image, data)
