@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -54,3 +55,14 @@ def test_json_output_lists_categories_and_values():
 def test_a_missing_path_is_a_usage_error(tmp_path):
     result = run_cli("inspect", tmp_path / "nope.jpg")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
+
+
+def test_a_named_pipe_is_reported_as_not_a_regular_file_without_being_opened(tmp_path):
+    # Opening a pipe for reading waits for a writer that never comes: the command would
+    # hang until the timeout below.
+    pipe = tmp_path / "photo.jpg"
+    os.mkfifo(pipe)
+    result = run_cli("inspect", pipe, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "cannot read: not a regular file" in result.stdout
+    assert result.stderr == ""

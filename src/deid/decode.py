@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from deid.errors import DecodeError
-from deid.formats.heif import register_heif
+from deid.formats import reader_for, register_openers
 from deid.metadata import CATEGORIES, find_metadata
 
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
@@ -40,7 +40,7 @@ class DecodedImage:
 def decode(data: bytes, max_pixels: int) -> DecodedImage:
     if not data:
         raise DecodeError("empty file (0 bytes)")
-    register_heif()
+    register_openers()
     with warnings.catch_warnings():
         # Pillow warns, then raises, past its own pixel limit; deid applies max_pixels
         # itself before any pixel is decoded, so the warning is noise.
@@ -71,8 +71,8 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
 
 def _decode_opened(image: Image.Image, data: bytes, max_pixels: int) -> DecodedImage:
     width, height = image.size
-    # An MPO's further pictures (depth maps, previews) are dropped, not processed.
-    n_frames = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
+    fmt = reader_for(image.format)
+    n_frames = fmt.frame_count(image)
     if width * height * n_frames > max_pixels:
         frames_note = f" x {n_frames} frames" if n_frames > 1 else ""
         raise DecodeError(
@@ -87,9 +87,9 @@ def _decode_opened(image: Image.Image, data: bytes, max_pixels: int) -> DecodedI
     try:
         for index in range(n_frames):
             image.seek(index)
-            if _is_reduced_resolution_page(image):
-                # A TIFF preview page: a copy of another page too small for faces to be
-                # detected in it reliably. Dropped, never written.
+            if fmt.is_preview_frame(image):
+                # A copy of another page too small for faces to be detected in it
+                # reliably. Dropped, never written.
                 metadata_found = sorted(set(metadata_found) | {"thumbnail"}, key=CATEGORIES.index)
                 continue
             image.load()
@@ -101,15 +101,10 @@ def _decode_opened(image: Image.Image, data: bytes, max_pixels: int) -> DecodedI
     if not frames:
         raise DecodeError(f"{image.format} holds only reduced-resolution preview pages")
     animation = None
-    if len(frames) > 1 and image.format in ("GIF", "WEBP", "PNG"):
+    if len(frames) > 1 and fmt.animated:
         animation = Animation(durations, image.info.get("loop"))
     dpi_pair = (float(dpi[0]), float(dpi[1])) if isinstance(dpi, tuple) and len(dpi) == 2 else None
     return DecodedImage(frames, image.format, metadata_found, animation, dpi_pair)
-
-
-def _is_reduced_resolution_page(image: Image.Image) -> bool:
-    # TIFF NewSubfileType, bit 0: "reduced-resolution version of another image".
-    return image.format == "TIFF" and bool(int(getattr(image, "tag_v2", {}).get(0x00FE, 0) or 0) & 1)
 
 
 def _orientation_transpose(image: Image.Image) -> Image.Transpose | None:

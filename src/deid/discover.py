@@ -14,6 +14,10 @@ IMAGE = "image"
 SKIP = "skip"
 FAIL = "fail"
 
+# Why a pipe, socket or device is never read: a named pipe would block on open(), a
+# device could be endless.
+NOT_REGULAR_REASON = "not a regular file (pipe, socket or device)"
+
 
 @dataclass(frozen=True)
 class SourceFile:
@@ -44,8 +48,7 @@ def classify(path: Path, relative: str) -> SourceFile:
     if stat.S_ISLNK(mode):
         return SourceFile(path, relative, SKIP, "symbolic link: not followed")
     if not stat.S_ISREG(mode):
-        # A named pipe would block the run on open(); a device could be endless.
-        return SourceFile(path, relative, SKIP, "not a regular file (pipe, socket or device)")
+        return SourceFile(path, relative, SKIP, NOT_REGULAR_REASON)
     looks_like_image = path.suffix.lower() in IMAGE_EXTENSIONS
     try:
         head = read_regular_file(path, HEAD_BYTES)

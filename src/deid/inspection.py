@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import io
 import re
+import stat
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from PIL import ExifTags, Image, IptcImagePlugin, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
-from deid.discover import FAIL, IMAGE, discover
-from deid.formats.heif import register_heif
+from deid.discover import FAIL, IMAGE, NOT_REGULAR_REASON, discover, read_regular_file
+from deid.formats import reader_for, register_openers
 from deid.metadata import find_metadata
 
 _IPTC_NAMES = {
@@ -54,10 +55,15 @@ def inspect_paths(paths: list[Path]) -> dict[str, Any]:
 
 
 def inspect_file(path: Path) -> dict[str, Any]:
-    register_heif()
+    register_openers()
     result: dict[str, Any] = {"file": str(path)}
     try:
-        data = path.read_bytes()
+        # A path named on the command line is followed if it is a link, but only to a
+        # regular file: a named pipe is reported, never opened.
+        if not stat.S_ISREG(path.stat().st_mode):
+            result["error"] = NOT_REGULAR_REASON
+            return result
+        data = read_regular_file(path.resolve())
         with Image.open(io.BytesIO(data)) as image:
             result["format"] = image.format
             result["categories"] = find_metadata(image, data)
@@ -70,6 +76,7 @@ def inspect_file(path: Path) -> dict[str, Any]:
 
 
 def _details(image: Image.Image) -> dict[str, Any]:
+    fmt = reader_for(image.format)
     details: dict[str, Any] = {}
     try:
         exif = image.getexif()
@@ -99,22 +106,19 @@ def _details(image: Image.Image) -> dict[str, Any]:
     thumbnails = _thumbnails(image, ifd1)
     if thumbnails:
         details["thumbnails"] = thumbnails
-    xmp = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
+    xmp = fmt.xmp_packet(image)
     if xmp:
         details["xmp"] = _xmp_fields(xmp if isinstance(xmp, str) else xmp.decode("utf-8", "replace"))
-    try:
-        iptc = IptcImagePlugin.getiptcinfo(image) if image.format in ("JPEG", "TIFF", "MPO") else None
-    except Exception:
-        iptc = None
+    iptc = fmt.iptc(image)
     if iptc:
         details["iptc"] = {
             _IPTC_NAMES.get(key, f"{key[0]}:{key[1]}"): _text(value) for key, value in iptc.items() if key[0] == 2
         }
     if image.info.get("comment"):
         details["comment"] = _text(image.info["comment"])
-    text = getattr(image, "text", None) if image.format == "PNG" else None
+    text = fmt.text_chunks(image)
     if text:
-        details["text"] = {k: v[:200] for k, v in text.items() if k != "XML:com.adobe.xmp"}
+        details["text"] = {key: value[:200] for key, value in text.items()}
     if image.info.get("icc_profile"):
         details["icc"] = _icc_description(image.info["icc_profile"])
     return details

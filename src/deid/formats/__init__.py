@@ -1,8 +1,10 @@
 """The image formats deid reads and writes, found by content.
 
-A new writable format is one module with an ``ImageFormat`` subclass plus one line in
-``FORMATS``. ``UNSUPPORTED`` lists formats that are recognised but never copied, with
-the reason the report gives.
+Each format is one module with an ``ImageFormat`` subclass that owns everything about it:
+recognising its files, the metadata it holds, which of its frames are pictures, what
+``deid inspect`` shows of it, and writing a clean copy. A new format is that module plus
+one line in ``FORMATS``. ``UNSUPPORTED`` lists formats that are recognised but never
+copied, with the reason the report gives.
 """
 
 from __future__ import annotations
@@ -73,13 +75,26 @@ def writable_format(head: bytes) -> type[ImageFormat] | None:
 def format_by_name(name: str, convert: tuple[str, ...] = ()) -> type[ImageFormat]:
     """The writer for an input of Pillow format ``name``, after the config's conversions."""
     name = dict(rule.split("=", 1) for rule in convert).get(name, name)
-    # Pillow opens JPEGs with a multi-picture index (phones, some cameras) as "MPO"; only
-    # the primary picture is kept, written as a plain JPEG.
-    name = "JPEG" if name == "MPO" else name
     for fmt in FORMATS:
-        if fmt.name == name:
+        if name == fmt.name or name in fmt.pillow_aliases:
             return fmt
     raise KeyError(name)
+
+
+def reader_for(name: str | None) -> type[ImageFormat]:
+    """The class that reads an image Pillow opened as format ``name``. A format deid does
+    not write, or an image made in memory (no format), is read by the base class, which
+    knows what every format shares."""
+    try:
+        return format_by_name(name) if name else ImageFormat
+    except KeyError:
+        return ImageFormat
+
+
+def register_openers() -> None:
+    """Make Pillow open every format deid reads; called before opening a file."""
+    for fmt in FORMATS:
+        fmt.register_opener()
 
 
 def unsupported_reason(head: bytes, path: PurePath) -> str | None:
@@ -100,6 +115,8 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageFormat",
     "format_by_name",
+    "reader_for",
+    "register_openers",
     "unsupported_reason",
     "writable_format",
 ]

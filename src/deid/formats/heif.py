@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from PIL import Image
+
 from deid.formats.base import ImageFormat
 
 if TYPE_CHECKING:
@@ -37,6 +39,22 @@ class HeifFormat(ImageFormat):
     @classmethod
     def matches(cls, head: bytes) -> bool:
         return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
+
+    @classmethod
+    def register_opener(cls) -> None:
+        register_heif()
+
+    @classmethod
+    def metadata_found(cls, image: Image.Image, data: bytes | None = None) -> set[str]:
+        found = super().metadata_found(image, data)
+        info = image.info
+        if info.get("depth_images") or info.get("aux"):
+            found.add("extra_images")
+        if info.get("thumbnails"):
+            found.add("thumbnail")
+        if info.get("metadata"):  # metadata items beyond Exif and XMP
+            found.add("exif")
+        return found
 
     def params(self, config: OutputConfig) -> dict[str, Any]:
         register_heif()

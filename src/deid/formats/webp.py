@@ -13,6 +13,7 @@ class WebpFormat(ImageFormat):
     extensions = (".webp",)
     # Pillow reports the loop count and frame duration of every WebP, even a still one.
     multi_frame = True
+    animated = True
     ALLOWED_INFO = frozenset({"loop", "duration", "background", "timestamp"})
 
     @classmethod
