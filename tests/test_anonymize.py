@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from deid.anonymize import ANONYMIZERS, build_anonymizer
-from deid.boxes import FaceBoxes
+from deid.boxes import Detections
 from deid.config import AnonymizeConfig
 
 from conftest import changed_fraction, load_pixels
@@ -18,7 +18,7 @@ def edge_energy(image, box):
 
 
 def one_face(box):
-    return FaceBoxes(np.asarray([box], dtype=float), np.asarray([0.9]), np.asarray(["test"], dtype=object))
+    return Detections(np.asarray([box], dtype=float), np.asarray([0.9]), np.asarray(["test"], dtype=object))
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_face_pixels_change_and_the_rest_does_not(photo, mode, shape):
 @pytest.mark.parametrize("mode", MODES)
 def test_zero_detections_leave_the_image_untouched(mode):
     image = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
-    out = build_anonymizer(AnonymizeConfig(mode=mode)).anonymize(image, FaceBoxes.empty())
+    out = build_anonymizer(AnonymizeConfig(mode=mode)).anonymize(image, Detections.empty())
     assert np.array_equal(out, image) and out is not image
 
 
@@ -104,16 +104,16 @@ def test_alpha_is_kept_and_hidden_colour_is_covered_too():
 def test_unsure_and_small_faces_get_a_wider_margin(box, score, expected):
     from deid.anonymize.base import face_margins
 
-    faces = FaceBoxes(np.asarray([box], float), np.asarray([score]), np.asarray(["t"], object))
+    faces = Detections(np.asarray([box], float), np.asarray([score]), np.asarray(["t"], object))
     assert face_margins(faces, AnonymizeConfig()) == pytest.approx([expected])
-    assert face_margins(FaceBoxes.empty(), AnonymizeConfig()).shape == (0,)
+    assert face_margins(Detections.empty(), AnonymizeConfig()).shape == (0,)
 
 
 def test_an_unsure_face_is_covered_further_out():
     image = np.full((200, 200, 3), 255, dtype=np.uint8)
     anonymizer = build_anonymizer(AnonymizeConfig(mode="solid"))
-    sure = FaceBoxes(np.asarray([[80.0, 80, 120, 120]]), np.asarray([0.95]), np.asarray(["t"], object))
-    unsure = FaceBoxes(sure.xyxy, np.asarray([0.1]), sure.detectors)
+    sure = Detections(np.asarray([[80.0, 80, 120, 120]]), np.asarray([0.95]), np.asarray(["t"], object))
+    unsure = Detections(sure.xyxy, np.asarray([0.1]), sure.detectors)
     covered = [(anonymizer.anonymize(image, f) != 255).any(axis=2).sum() for f in (sure, unsure)]
     assert covered[1] > covered[0] * 1.5
     # margin 0.35 + 0.3 * (0.8 - 0.1) / 0.8 = 0.6125 of 40 px on every side

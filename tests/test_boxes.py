@@ -1,23 +1,23 @@
 import numpy as np
 import pytest
 
-from deid.boxes import FaceBoxes, box_iou, clip_boxes, expand_boxes, merge_overlapping, nms
+from deid.boxes import Detections, box_iou, clip_boxes, expand_boxes, merge_overlapping, nms
 
 
 def faces(*boxes, scores=None):
     xyxy = np.asarray(boxes, dtype=float).reshape(-1, 4)
     scores = np.asarray(scores if scores is not None else [0.9] * len(xyxy))
-    return FaceBoxes(xyxy, scores, np.asarray(["d"] * len(xyxy), dtype=object))
+    return Detections(xyxy, scores, np.asarray(["d"] * len(xyxy), dtype=object))
 
 
 def test_empty_has_zero_rows_of_four():
-    empty = FaceBoxes.empty()
+    empty = Detections.empty()
     assert len(empty) == 0 and empty.xyxy.shape == (0, 4)
 
 
 def test_mismatched_lengths_are_rejected():
     with pytest.raises(ValueError, match="differ in length"):
-        FaceBoxes(np.zeros((2, 4)), np.zeros(3), np.zeros(2, dtype=object))
+        Detections(np.zeros((2, 4)), np.zeros(3), np.zeros(2, dtype=object))
 
 
 def test_mask_indexing_keeps_arrays_parallel():
@@ -71,7 +71,7 @@ def test_clip_to_image():
     ],
 )
 def test_merge_overlapping(boxes, scores, expected):
-    merged = merge_overlapping(faces(*boxes, scores=scores) if boxes else FaceBoxes.empty(), 0.3)
+    merged = merge_overlapping(faces(*boxes, scores=scores) if boxes else Detections.empty(), 0.3)
     assert sorted(merged.xyxy.tolist()) == sorted(expected)
     if boxes:
         assert merged.scores.max() == max(scores)
@@ -99,7 +99,7 @@ def test_nms_keeps_what_the_greedy_reference_keeps(count):
     sizes = rng.uniform(10, 40, (count, 1))
     xyxy = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
     scores = rng.uniform(0.3, 1.0, count)
-    kept = nms(faces(*xyxy, scores=scores), 0.3) if count else nms(FaceBoxes.empty(), 0.3)
+    kept = nms(faces(*xyxy, scores=scores), 0.3) if count else nms(Detections.empty(), 0.3)
     expected = _greedy_nms_reference(xyxy, scores, 0.3)
     assert sorted(map(tuple, kept.xyxy.round(6))) == sorted(map(tuple, xyxy[expected].round(6)))
     if count >= 50:  # clustered peaks: the case must actually suppress some
@@ -140,3 +140,21 @@ def test_grouping_equals_the_pairwise_reference(count):
     assert groups == _grouping_reference(xyxy, scores, 0.3)
     if count >= 50:
         assert 0 < len(groups) < count
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_detections_carry_kind_and_rule_through_every_operation(count):
+    from deid.boxes import TEXT
+
+    boxes = Detections(
+        np.arange(count * 4, dtype=float).reshape(-1, 4) + [0, 0, 10, 10], np.linspace(0.5, 0.9, count),
+        np.full(count, "pp-ocrv4", dtype=object), np.full(count, TEXT, dtype=object),
+        np.array([f"rule {i}" for i in range(count)], dtype=object),
+    )
+    for moved in (boxes.with_boxes(boxes.xyxy + 1), boxes[np.arange(count)], Detections.concatenate([boxes])):
+        assert list(moved.kinds) == [TEXT] * count
+        assert list(moved.rules) == [f"rule {i}" for i in range(count)]
+        assert list(moved.detectors) == ["pp-ocrv4"] * count
+    assert list(Detections(boxes.xyxy, boxes.scores, boxes.detectors).rules) == [""] * count
+    with pytest.raises(ValueError, match="rules"):
+        Detections(boxes.xyxy, boxes.scores, boxes.detectors, boxes.kinds, np.zeros(count + 1, dtype=object))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deid.boxes import FaceBoxes, merge_overlapping
+from deid.boxes import Detections, merge_overlapping
 from deid.config import DetectConfig, DetectorConfig
 from deid.detect.ensemble import FaceDetector
 from deid.detect.fusion import fuse_passes
@@ -251,7 +251,7 @@ def test_merge_joins_partial_boxes_from_neighbouring_tiles():
     whole = [100, 100, 200, 220]
     left_piece = [100, 105, 150, 215]  # the same face cut by a seam: inside the whole box
     merged = merge_overlapping(
-        FaceBoxes(np.array([whole, left_piece], float), np.array([0.9, 0.8]), np.array(["a", "a"], object)), 0.3
+        Detections(np.array([whole, left_piece], float), np.array([0.9, 0.8]), np.array(["a", "a"], object)), 0.3
     )
     assert merged.xyxy.tolist() == [whole]
 
@@ -308,11 +308,11 @@ class _FirstPassFinds:
     def __init__(self, height: float | None, score: float = 0.9) -> None:
         self.height, self.score, self.inputs = height, score, []
 
-    def detect(self, image: np.ndarray) -> FaceBoxes:
+    def detect(self, image: np.ndarray) -> Detections:
         self.inputs.append(image.shape[:2])
         if len(self.inputs) > 1 or self.height is None:
-            return FaceBoxes.empty()
-        return FaceBoxes(np.array([[10.0, 10.0, 10.0 + self.height, 10.0 + self.height]]), np.array([self.score]), np.array(["fake"]))
+            return Detections.empty()
+        return Detections(np.array([[10.0, 10.0, 10.0 + self.height, 10.0 + self.height]]), np.array([self.score]), np.array(["fake"]))
 
 
 @pytest.mark.parametrize(
@@ -398,11 +398,11 @@ class _FindsBrightSquare:
 
     name, device = "square", "cpu"
 
-    def detect(self, image: np.ndarray) -> FaceBoxes:
+    def detect(self, image: np.ndarray) -> Detections:
         ys, xs = np.nonzero(image[:, :, 0] > 128)
         if not len(ys):
-            return FaceBoxes.empty()
-        return FaceBoxes(np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], float), np.array([0.9]), np.array(["square"]))
+            return Detections.empty()
+        return Detections(np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], float), np.array([0.9]), np.array(["square"]))
 
 
 @pytest.mark.parametrize("region", [(0, 0, 640, 480), (140, 60, 300, 200), (0, 0, 240, 160)])
@@ -414,7 +414,7 @@ def test_a_box_found_in_any_crop_of_any_pass_maps_back_to_the_image(region, scal
     assert crops
     source = Resampler(image)
     found = [crop.to_image(_FindsBrightSquare().detect(crop.pixels(source)), 640, 480) for crop in crops]
-    boxes = FaceBoxes.concatenate(found)
+    boxes = Detections.concatenate(found)
     # A tile seam may cut the square: every piece lies on it, and together they are it.
     tolerance = 2 / scale + 1
     assert len(boxes) and np.all(boxes.xyxy[:, :2] >= np.array([180, 100]) - tolerance)
@@ -434,7 +434,7 @@ def test_a_box_found_in_any_crop_of_any_pass_maps_back_to_the_image(region, scal
 )
 def test_a_closer_look_crop_drops_boxes_its_edges_cut(box, window, kept):
     crop = Crop(0, (200, 200), window, mirrored=False, trim=True)
-    faces = crop.to_image(FaceBoxes(np.array([box], float), np.array([0.5]), np.array(["cf"])), 200, 200)
+    faces = crop.to_image(Detections(np.array([box], float), np.array([0.5]), np.array(["cf"])), 200, 200)
     assert len(faces) == kept
 
 
@@ -465,10 +465,10 @@ def test_a_face_found_in_the_mirrored_image_is_mapped_back(caltech_sample):
     assert len(direct) >= 1 and _matched(direct.xyxy, mirrored.xyxy, 0.7) == len(direct)
 
 
-def _boxes(rows: list[tuple[list[float], float]]) -> FaceBoxes:
+def _boxes(rows: list[tuple[list[float], float]]) -> Detections:
     if not rows:
-        return FaceBoxes.empty()
-    return FaceBoxes(np.array([b for b, _ in rows], float), np.array([s for _, s in rows]), np.full(len(rows), "cf", object))
+        return Detections.empty()
+    return Detections(np.array([b for b, _ in rows], float), np.array([s for _, s in rows]), np.full(len(rows), "cf", object))
 
 
 FACE = [100.0, 100.0, 120.0, 124.0]

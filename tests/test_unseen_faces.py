@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deid.boxes import FACE, HEAD, FaceBoxes
+from deid.boxes import FACE, HEAD, Detections
 from deid.config import Config, DetectConfig, DetectorConfig
 from deid.detect.ensemble import FaceDetector, faces_then_heads, lone_large
 from deid.detect.fusion import SEEN_HEIGHT, fuse_passes
@@ -36,8 +36,8 @@ def test_shrunk_pass(size, scales, tile, shrink, expected):
     assert pass_scales(*size, scales, tile, shrink) == pytest.approx(expected)
 
 
-def _boxes(entries, kind=FACE) -> FaceBoxes:
-    return FaceBoxes(np.array([box for box, _ in entries], dtype=float).reshape(-1, 4),
+def _boxes(entries, kind=FACE) -> Detections:
+    return Detections(np.array([box for box, _ in entries], dtype=float).reshape(-1, 4),
                      np.array([score for _, score in entries], dtype=float),
                      np.full(len(entries), "centerface", dtype=object), np.full(len(entries), kind, dtype=object))
 
@@ -65,14 +65,14 @@ def test_fusion_counts_a_shrunk_pass_only_for_faces_it_could_see(passes, kept):
     assert len(fused) == kept
 
 
-def _narrow(n: int, aspect: float, score: float = 0.8) -> FaceBoxes:
+def _narrow(n: int, aspect: float, score: float = 0.8) -> Detections:
     return _boxes([([10 + 40 * i, 10, 10 + 40 * i + 30 * aspect, 40], score) for i in range(n)])
 
 
 @pytest.mark.parametrize(
     "faces, squeezed",
     [
-        (FaceBoxes.empty(), False),  # zero detections: no evidence
+        (Detections.empty(), False),  # zero detections: no evidence
         (_narrow(3, 0.78), False),  # faces at their real proportions
         (_narrow(3, 0.45), True),  # narrow faces: a squeezed photo
         (_narrow(3, 0.45, score=0.3), False),  # narrow but unsure: no evidence
@@ -117,7 +117,7 @@ def test_a_squeezed_photo_is_protected(shared_data, shared_faces):
     assert protected(with_check) == len(truth)
 
 
-def detector_regions(faces: FaceBoxes, width: int, height: int) -> np.ndarray:
+def detector_regions(faces: Detections, width: int, height: int) -> np.ndarray:
     from deid.anonymize import build_anonymizer
 
     return build_anonymizer(Config().anonymize).regions(faces, width, height)
@@ -155,7 +155,7 @@ def test_lone_large_boxes(found, passes, dropped):
     ],
 )
 def test_heads_only_where_no_face(faces, heads, kinds):
-    found = FaceBoxes.concatenate([_boxes(faces), _boxes(heads, kind=HEAD)])
+    found = Detections.concatenate([_boxes(faces), _boxes(heads, kind=HEAD)])
     assert faces_then_heads(found, 0.3).kinds.tolist() == kinds
 
 

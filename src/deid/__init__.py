@@ -7,7 +7,7 @@
 
 from importlib import metadata as _metadata
 
-from deid.boxes import FaceBoxes
+from deid.boxes import Detections, FaceBoxes
 from deid.config import Config, load_config
 from deid.errors import ConfigError, DeidError, ImageError, UsageError
 from deid.pipeline import AnonymizedImage, anonymize_image, run
@@ -23,6 +23,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DeidError",
+    "Detections",
     "FaceBoxes",
     "ImageError",
     "RunSummary",

@@ -13,18 +13,23 @@ Window = tuple[int, int, int, int]  # integer xyxy: a region of an image, in pix
 FACE = "face"
 # A head where no face was seen: a person's head from a body or head model, covered whole.
 HEAD = "head"
-KINDS = (FACE, HEAD)
+# A line of text the text stage covers (deid.detect.text); its rule says why.
+TEXT = "text"
+KINDS = (FACE, HEAD, TEXT)
 
 
 @dataclass(frozen=True)
-class FaceBoxes:
-    """N detections: ``xyxy`` (N x 4 float pixel boxes), ``scores`` (N), the name of the
-    detector that found each (N) and what each is (N, ``KINDS``; all faces when omitted)."""
+class Detections:
+    """N detections as parallel arrays: ``xyxy`` (N x 4 float pixel boxes), ``scores`` (N),
+    the name of the detector that found each (N), what each is (N, ``KINDS``; all faces
+    when omitted) and the rule that made each covered (N; "" for faces and heads, which
+    are covered for being what they are)."""
 
     xyxy: np.ndarray
     scores: np.ndarray
     detectors: np.ndarray
     kinds: np.ndarray | None = None
+    rules: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float64).reshape(-1, 4)
@@ -32,22 +37,25 @@ class FaceBoxes:
         detectors = np.asarray(self.detectors, dtype=object).reshape(-1)
         kinds = np.full(len(xyxy), FACE, dtype=object) if self.kinds is None \
             else np.asarray(self.kinds, dtype=object).reshape(-1)
-        if not len(xyxy) == len(scores) == len(detectors) == len(kinds):
+        rules = np.full(len(xyxy), "", dtype=object) if self.rules is None \
+            else np.asarray(self.rules, dtype=object).reshape(-1)
+        if not len(xyxy) == len(scores) == len(detectors) == len(kinds) == len(rules):
             raise ValueError(
-                f"FaceBoxes arrays differ in length: xyxy {len(xyxy)}, scores {len(scores)}, "
-                f"detectors {len(detectors)}, kinds {len(kinds)}"
+                f"Detections arrays differ in length: xyxy {len(xyxy)}, scores {len(scores)}, "
+                f"detectors {len(detectors)}, kinds {len(kinds)}, rules {len(rules)}"
             )
         object.__setattr__(self, "xyxy", xyxy)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "detectors", detectors)
         object.__setattr__(self, "kinds", kinds)
+        object.__setattr__(self, "rules", rules)
 
     @classmethod
-    def empty(cls) -> "FaceBoxes":
+    def empty(cls) -> Detections:
         return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=object))
 
     @classmethod
-    def concatenate(cls, parts: list["FaceBoxes"]) -> "FaceBoxes":
+    def concatenate(cls, parts: list[Detections]) -> Detections:
         if not parts:
             return cls.empty()
         return cls(
@@ -55,13 +63,22 @@ class FaceBoxes:
             np.concatenate([p.scores for p in parts]),
             np.concatenate([p.detectors for p in parts]),
             np.concatenate([p.kinds for p in parts]),
+            np.concatenate([p.rules for p in parts]),
         )
+
+    def with_boxes(self, xyxy: np.ndarray) -> Detections:
+        """The same detections at other boxes (moved, scaled, grown)."""
+        return Detections(xyxy, self.scores, self.detectors, self.kinds, self.rules)
 
     def __len__(self) -> int:
         return len(self.scores)
 
-    def __getitem__(self, index: np.ndarray | slice | list[int]) -> "FaceBoxes":
-        return FaceBoxes(self.xyxy[index], self.scores[index], self.detectors[index], self.kinds[index])
+    def __getitem__(self, index: np.ndarray | slice | list[int]) -> Detections:
+        return Detections(self.xyxy[index], self.scores[index], self.detectors[index], self.kinds[index], self.rules[index])
+
+
+# The name of earlier versions, when every detection was a face.
+FaceBoxes = Detections
 
 
 def box_areas(xyxy: np.ndarray) -> np.ndarray:
@@ -86,7 +103,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def nms(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
+def nms(faces: Detections, iou_threshold: float) -> Detections:
     """Non-maximum suppression: of boxes overlapping by more than ``iou_threshold``, keep
     the highest scoring. For one detector's raw output, where overlaps are the same face.
     OpenCV's loop, compiled: in Python it was an eighth of the detection time on crowds."""
@@ -185,7 +202,7 @@ def enclosing_box(xyxy: np.ndarray) -> np.ndarray:
     return np.concatenate([xyxy[:, :2].min(axis=0), xyxy[:, 2:].max(axis=0)])
 
 
-def merge_overlapping(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
+def merge_overlapping(faces: Detections, iou_threshold: float) -> Detections:
     """Merge boxes that overlap by at least ``iou_threshold``, or of which one lies almost
     entirely inside the other, into their enclosing box.
 
@@ -198,4 +215,4 @@ def merge_overlapping(faces: FaceBoxes, iou_threshold: float) -> FaceBoxes:
     groups = group_overlapping(faces.xyxy, faces.scores, iou_threshold)
     best = np.array([group[0] for group in groups])
     merged = np.stack([enclosing_box(faces.xyxy[group]) for group in groups])
-    return FaceBoxes(merged, faces.scores[best], faces.detectors[best], faces.kinds[best])
+    return Detections(merged, faces.scores[best], faces.detectors[best], faces.kinds[best])

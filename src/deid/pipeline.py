@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from deid.anonymize import build_anonymizer
-from deid.boxes import FaceBoxes
+from deid.boxes import Detections
 from deid.config import Config, OutputConfig
 from deid.decode import to_srgb_pixels
 from deid.discover import FAIL, IMAGE, SourceFile, classify, discover
@@ -44,7 +44,7 @@ Progress = Callable[[int, int, ImageRecord], None]
 @dataclass(frozen=True)
 class AnonymizedImage:
     pixels: np.ndarray  # anonymized, upright, sRGB, uint8
-    faces: FaceBoxes  # detections in ``pixels`` coordinates
+    faces: Detections  # detections in ``pixels`` coordinates
     regions: np.ndarray  # N x 4 integer xyxy of the replaced pixels
     metadata_found: list[str]  # categories the input carried (none for an array)
 

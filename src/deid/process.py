@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 
 from deid.anonymize import build_anonymizer
-from deid.boxes import FaceBoxes, clip_boxes
+from deid.boxes import Detections, clip_boxes
 from deid.config import Config, OutputConfig
 from deid.decode import decode
 from deid.detect.ensemble import FaceDetector
-from deid.detect.text import TextBoxes
 from deid.discover import SourceFile, read_regular_file
 from deid.encode import encode
 from deid.engine import Job
@@ -90,10 +89,10 @@ class FileResult:
 class Covered:
     """One frame through detect and anonymize."""
 
-    faces: FaceBoxes
+    faces: Detections
     regions: np.ndarray  # N x 4 integer xyxy of the pixels replaced for each face
     pixels: np.ndarray
-    texts: TextBoxes | None = None  # None when text detection is off
+    texts: Detections | None = None  # kind TEXT; None when text detection is off
     text_regions: np.ndarray | None = None
 
 
@@ -153,10 +152,9 @@ def anonymize_pixels(pixels: np.ndarray, stages: Stages, rng: np.random.Generato
     # A line of text is wide: its margin is a share of its height on every side, so that a
     # long string's region does not reach over its neighbours.
     grow = stages.config.text.margin * (texts.xyxy[:, 3] - texts.xyxy[:, 1])
-    grown = texts.xyxy + np.stack([-grow, -grow, grow, grow], axis=1)
-    as_boxes = FaceBoxes(grown, np.ones(len(texts)), np.array(texts.rules, dtype=object))
-    text_regions = stages.text_anonymizer.regions(as_boxes, width, height)
-    out = stages.text_anonymizer.anonymize(out, as_boxes, rng)
+    grown = texts.with_boxes(texts.xyxy + np.stack([-grow, -grow, grow, grow], axis=1))
+    text_regions = stages.text_anonymizer.regions(grown, width, height)
+    out = stages.text_anonymizer.anonymize(out, grown, rng)
     return Covered(faces, regions, out, texts, text_regions)
 
 
@@ -243,7 +241,7 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
     return FileResult(record, input_sha256, sha256_bytes(encoded))
 
 
-def _face_records(faces: FaceBoxes, regions: np.ndarray, shape: tuple[int, ...], frame: int) -> list[FaceRecord]:
+def _face_records(faces: Detections, regions: np.ndarray, shape: tuple[int, ...], frame: int) -> list[FaceRecord]:
     boxes = clip_boxes(faces.xyxy, shape[1], shape[0])
     return [
         FaceRecord(
@@ -258,14 +256,14 @@ def _face_records(faces: FaceBoxes, regions: np.ndarray, shape: tuple[int, ...],
     ]
 
 
-def _text_records(texts: TextBoxes, regions: np.ndarray, shape: tuple[int, ...], frame: int) -> list[TextRecord]:
+def _text_records(texts: Detections, regions: np.ndarray, shape: tuple[int, ...], frame: int) -> list[TextRecord]:
     boxes = clip_boxes(texts.xyxy, shape[1], shape[0])
     return [
         TextRecord(
             box=[round(float(v), 1) for v in box], region=[int(v) for v in region],
-            score=round(float(score), 4), detector="pp-ocrv4", rule=rule, frame=frame,
+            score=round(float(score), 4), detector=str(name), rule=str(rule), frame=frame,
         )
-        for box, region, score, rule in zip(boxes, regions, texts.scores, texts.rules)
+        for box, region, score, name, rule in zip(boxes, regions, texts.scores, texts.detectors, texts.rules)
     ]
 
 

@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from deid.boxes import FaceBoxes, clip_boxes, enclosing_box, group_overlapping
+from deid.boxes import Detections, clip_boxes, enclosing_box, group_overlapping
 from deid.config import DEVICES, ENGINES, DetectConfig, DetectorConfig, load_config
 from deid.decode import decode
 from deid.discover import FAIL, IMAGE, discover, read_regular_file
@@ -189,8 +189,8 @@ class Auditor:
         for scanner, detector in zip(self.scanners, self._detectors):
             faces = detector.detect(pixels)
             faces = faces[faces.scores >= scanner.min_score]
-            found.append(FaceBoxes(clip_boxes(faces.xyxy, width, height), faces.scores, faces.detectors, faces.kinds))
-        faces = FaceBoxes.concatenate(found)
+            found.append(faces.with_boxes(clip_boxes(faces.xyxy, width, height)))
+        faces = Detections.concatenate(found)
         residual = []
         for group in group_overlapping(faces.xyxy, faces.scores, SAME_FACE_IOU):
             top = group[0]

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from deid.boxes import FaceBoxes, clip_boxes, expand_boxes
+from deid.boxes import Detections, clip_boxes, expand_boxes
 from deid.config import AnonymizeConfig
 
 
@@ -28,7 +28,7 @@ SMALL_FACE_HEIGHT = 32.0
 FACE_ASPECT = 0.78
 
 
-def face_margins(faces: FaceBoxes, config: AnonymizeConfig) -> np.ndarray:
+def face_margins(faces: Detections, config: AnonymizeConfig) -> np.ndarray:
     """Each face's margin: the configured one, grown for a low score and a small face."""
     doubt = np.clip((CONFIDENT_SCORE - faces.scores) / CONFIDENT_SCORE, 0.0, 1.0)
     heights = faces.xyxy[:, 3] - faces.xyxy[:, 1]
@@ -50,12 +50,12 @@ class Anonymizer(ABC):
     def __init__(self, config: AnonymizeConfig) -> None:
         self.config = config
 
-    def grown(self, faces: FaceBoxes) -> np.ndarray:
+    def grown(self, faces: Detections) -> np.ndarray:
         """Each face box, widened to a face's proportions when narrower, grown by its
         margin, unclipped (N x 4 floats)."""
         return expand_boxes(widened_to_face(faces.xyxy), face_margins(faces, self.config))
 
-    def regions(self, faces: FaceBoxes, width: int, height: int) -> np.ndarray:
+    def regions(self, faces: Detections, width: int, height: int) -> np.ndarray:
         """Integer xyxy bounding boxes of the pixels that will be replaced (N x 4),
         rounded outwards and clipped to the image."""
         grown = self.grown(faces)
@@ -68,7 +68,7 @@ class Anonymizer(ABC):
         resumed run to equal an uninterrupted one. A mode that draws says so."""
         return False
 
-    def anonymize(self, image: np.ndarray, faces: FaceBoxes, rng: np.random.Generator | None = None) -> np.ndarray:
+    def anonymize(self, image: np.ndarray, faces: Detections, rng: np.random.Generator | None = None) -> np.ndarray:
         """Return a copy of ``image`` (H x W x C uint8) with every face's region covered.
         ``rng`` feeds the modes that draw noise; a seeded one makes the output repeatable
         (a resumed run redoes a file to the same bytes), none draws fresh noise."""

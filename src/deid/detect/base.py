@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from deid.boxes import FaceBoxes
+from deid.boxes import Detections
 
 # Pixels one inference takes at most when a detector does not say: one 1024 x 1024 tile,
 # what a pass held before inputs were batched, so batching never raises a worker's peak
@@ -31,12 +31,12 @@ class Detector(Protocol):
     name: str
     device: str
 
-    def detect(self, image: np.ndarray) -> FaceBoxes: ...
+    def detect(self, image: np.ndarray) -> Detections: ...
 
     def model_info(self) -> dict[str, Any]: ...
 
 
-def detect_batch(detector: Detector, images: list[np.ndarray]) -> list[FaceBoxes]:
+def detect_batch(detector: Detector, images: list[np.ndarray]) -> list[Detections]:
     batched = getattr(detector, "detect_batch", None)
     if batched is not None and len(images) > 1:
         return batched(images)

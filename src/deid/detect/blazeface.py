@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from deid.boxes import FaceBoxes
+from deid.boxes import Detections
 from deid.config import DetectorConfig
 from deid.detect.base import native_stderr_silenced
 from deid.detect.mediapipe_wheel import modules_dir, version
@@ -61,7 +61,7 @@ class BlazeFaceDetector:
             # one blank frame runs them to completion while stderr is still silenced.
             self._graph.process(np.zeros((WARM_UP_SIZE, WARM_UP_SIZE, 3), dtype=np.uint8))
 
-    def detect(self, image: np.ndarray) -> FaceBoxes:
+    def detect(self, image: np.ndarray) -> Detections:
         height, width = image.shape[:2]
         try:
             result = self._graph.process(image)
@@ -79,7 +79,7 @@ class BlazeFaceDetector:
                 (rel.ymin + rel.height) * height,
             )
             scores[i] = detection.score[0]
-        return FaceBoxes(xyxy, scores, np.full(len(found), self.name, dtype=object))
+        return Detections(xyxy, scores, np.full(len(found), self.name, dtype=object))
 
     def model_info(self) -> dict[str, Any]:
         path = modules_dir() / "face_detection" / self._model_file

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from deid.boxes import FaceBoxes, nms
+from deid.boxes import Detections, nms
 from deid.config import DetectorConfig
 from deid.detect.base import DEFAULT_BATCH_PIXELS
 from deid.device import CPU_PROVIDER, ONNXRUNTIME, TORCH, DeviceChoice, choose_device
@@ -153,10 +153,10 @@ class CenterFaceDetector:
             notes.append(f"centerface runs in float32: {exc}")
             return None
 
-    def detect(self, image: np.ndarray) -> FaceBoxes:
+    def detect(self, image: np.ndarray) -> Detections:
         return self.detect_batch([image])[0]
 
-    def detect_batch(self, images: list[np.ndarray]) -> list[FaceBoxes]:
+    def detect_batch(self, images: list[np.ndarray]) -> list[Detections]:
         """Each image's boxes, from one inference over all of them (each padded with
         black to the largest, rounded up to a multiple of 32)."""
         padded_h = -(-max(image.shape[0] for image in images) // SIZE_MULTIPLE) * SIZE_MULTIPLE
@@ -175,7 +175,7 @@ class CenterFaceDetector:
         heatmap, scale, offset = self._runner(blob)
         return heatmap, scale, offset
 
-    def _boxes(self, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray) -> FaceBoxes:
+    def _boxes(self, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray) -> Detections:
         # Every cell over the cut, not only local peaks: the boxes of a face's other
         # cells widen the union that covers it (a 3 x 3 peak filter was 17% faster on
         # wider/ and lost 3 of its 664 faces >= 16 px).
@@ -186,7 +186,7 @@ class CenterFaceDetector:
         center_x = (xs + offset[1, ys, xs] + 0.5) * STRIDE
         xyxy = np.stack([center_x - box_w / 2, center_y - box_h / 2,
                          center_x + box_w / 2, center_y + box_h / 2], axis=1)
-        faces = FaceBoxes(xyxy, heatmap[ys, xs], np.full(len(ys), self.name, dtype=object))
+        faces = Detections(xyxy, heatmap[ys, xs], np.full(len(ys), self.name, dtype=object))
         return nms(faces, NMS_IOU)
 
     def model_info(self) -> dict[str, Any]:

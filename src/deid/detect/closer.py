@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deid.boxes import FaceBoxes, Window
+from deid.boxes import Detections, Window
 from deid.config import DetectorConfig
 
 # Context around a seed box, in multiples of its larger side on every side: its
@@ -37,7 +37,7 @@ REGION_SHARE = 0.3
 WHOLE_IMAGE_PIXELS = 2_000_000
 
 
-def has_face_below(found: list[FaceBoxes], height: float, score: float) -> bool:
+def has_face_below(found: list[Detections], height: float, score: float) -> bool:
     """Whether any box is shorter than ``height`` px and scores ``score`` or more."""
     return any(
         bool((((faces.xyxy[:, 3] - faces.xyxy[:, 1]) < height) & (faces.scores >= score)).any())
@@ -45,7 +45,7 @@ def has_face_below(found: list[FaceBoxes], height: float, score: float) -> bool:
     )
 
 
-def seeds(found: FaceBoxes, settings: DetectorConfig) -> FaceBoxes:
+def seeds(found: Detections, settings: DetectorConfig) -> Detections:
     """The boxes the closer look is made for: every small one (a face under
     ``upscale_below`` px, or a candidate of that size: small faces come in groups, and
     their neighbours may be smaller or weaker still), and larger candidates scoring at
@@ -59,7 +59,7 @@ def seeds(found: FaceBoxes, settings: DetectorConfig) -> FaceBoxes:
     return found[small | unsure]
 
 
-def closer_look_regions(found: FaceBoxes, settings: DetectorConfig, width: int, height: int) -> list[Window]:
+def closer_look_regions(found: Detections, settings: DetectorConfig, width: int, height: int) -> list[Window]:
     """Integer xyxy regions of the image for the closer look: each seed with its context,
     overlapping regions joined into their enclosing box. Where the regions would cover
     REGION_SHARE of the image, a crowd: on an image of at most WHOLE_IMAGE_PIXELS, the

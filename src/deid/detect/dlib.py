@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from deid.boxes import FaceBoxes
+from deid.boxes import Detections
 from deid.config import DetectorConfig
 from deid.detect.resample import resize
 from deid.errors import ConfigError, DetectionError
@@ -90,7 +90,7 @@ class DlibDetector:
             self._max_pixels = HOG_MAX_PIXELS
         self._upscale = HOG_UPSCALE if variant == "hog" else 1.0
 
-    def detect(self, image: np.ndarray) -> FaceBoxes:
+    def detect(self, image: np.ndarray) -> Detections:
         height, width = image.shape[:2]
         factor = min(self._upscale, (self._max_pixels / (width * height)) ** 0.5)
         if factor != 1.0:
@@ -109,7 +109,7 @@ class DlibDetector:
         ).reshape(-1, 4) / factor
         scores = np.array([to_score(m) for _, m in found], dtype=np.float64)
         keep = scores >= self._cut
-        return FaceBoxes(boxes[keep], scores[keep], np.full(int(keep.sum()), self.name, dtype=object))
+        return Detections(boxes[keep], scores[keep], np.full(int(keep.sum()), self.name, dtype=object))
 
     def model_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"detector": self.name, "device": self.device, "dlib": _version("dlib-bin")}

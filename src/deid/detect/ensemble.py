@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from deid.boxes import HEAD, FaceBoxes, box_areas, box_iou, clip_boxes, merge_overlapping, overlaps_any
+from deid.boxes import HEAD, Detections, box_areas, box_iou, clip_boxes, merge_overlapping, overlaps_any
 from deid.config import DetectConfig
 from deid.detect import detector_class
 from deid.detect.base import Detector
@@ -34,11 +34,11 @@ SAME_LOOK_IOU = 0.3
 class Look:
     """One look at an image by every detector."""
 
-    found: FaceBoxes  # each detector's faces, fused over its passes
+    found: Detections  # each detector's faces, fused over its passes
     # The boxes of the native, unmirrored pass of the detector the squeeze check was
     # measured on: what it reads.
-    native: FaceBoxes
-    passes: list[FaceBoxes]  # every pass of every detector, as it came
+    native: Detections
+    passes: list[Detections]  # every pass of every detector, as it came
 
 
 class FaceDetector:
@@ -52,7 +52,7 @@ class FaceDetector:
             detector_class(d.name)(d, device, threads) for d in config.detectors
         ]
 
-    def detect(self, image: np.ndarray) -> FaceBoxes:
+    def detect(self, image: np.ndarray) -> Detections:
         image = as_detector_input(image)
         height, width = image.shape[:2]
         look = self._look(image)
@@ -62,7 +62,7 @@ class FaceDetector:
             if factor > 1.0:
                 wide = stretch(image, factor)
                 again = self._look(wide)
-                found = FaceBoxes.concatenate([found, unstretch(again.found, width, wide.shape[1])])
+                found = Detections.concatenate([found, unstretch(again.found, width, wide.shape[1])])
                 passes = passes + [unstretch(boxes, width, wide.shape[1]) for boxes in again.passes]
         if len(self.detectors) > 1:
             found = found[~lone_large(found, passes, width, height)]
@@ -83,7 +83,7 @@ class FaceDetector:
             every += passes
             if settings.name == SQUEEZE_DETECTOR:
                 native += [found for plan, found in zip(plans, passes) if plan == Pass(1.0)]
-        return Look(FaceBoxes.concatenate(fused), FaceBoxes.concatenate(native), every)
+        return Look(Detections.concatenate(fused), Detections.concatenate(native), every)
 
     def model_info(self) -> list[dict[str, Any]]:
         return [d.model_info() for d in self.detectors]
@@ -97,7 +97,7 @@ class FaceDetector:
         return [d.note for d in self.detectors if getattr(d, "note", None)]
 
 
-def lone_large(found: FaceBoxes, passes: list[FaceBoxes], width: int, height: int) -> np.ndarray:
+def lone_large(found: Detections, passes: list[Detections], width: int, height: int) -> np.ndarray:
     """Which boxes are large for the image, unsure, and seen by one pass of one detector
     only. A face that fills the frame is seen again by every look at it, sure or not (a
     masked face in a webcam close-up scores 0.5-0.7); a landscape, a wall or a screen that
@@ -114,7 +114,7 @@ def lone_large(found: FaceBoxes, passes: list[FaceBoxes], width: int, height: in
     return lone
 
 
-def faces_then_heads(found: FaceBoxes, merge_iou: float) -> FaceBoxes:
+def faces_then_heads(found: Detections, merge_iou: float) -> Detections:
     """Overlapping boxes of one kind merged into their enclosing box; a head kept only
     where it touches no face: the face's own box (and margin) is the better outline, and a
     head model's box around a face already found would only widen its region."""
@@ -123,7 +123,7 @@ def faces_then_heads(found: FaceBoxes, merge_iou: float) -> FaceBoxes:
     heads = merge_overlapping(found[is_head], merge_iou)
     if len(heads) and len(faces):
         heads = heads[~overlaps_any(heads.xyxy, faces.xyxy)]
-    return FaceBoxes.concatenate([faces, heads])
+    return Detections.concatenate([faces, heads])
 
 
 def as_detector_input(image: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deid.boxes import FaceBoxes, enclosing_box, group_overlapping
+from deid.boxes import Detections, enclosing_box, group_overlapping
 from deid.config import DetectorConfig
 
 # A candidate seen by a single pass is never confirmed, however high its mean: one
@@ -35,12 +35,12 @@ def seen_in_pass(heights: np.ndarray | float, scales: np.ndarray | float) -> np.
 
 
 def fuse_passes(
-    passes: list[FaceBoxes], settings: DetectorConfig, iou_threshold: float,
+    passes: list[Detections], settings: DetectorConfig, iou_threshold: float,
     scales: list[float] | None = None,
-) -> FaceBoxes:
+) -> Detections:
     """One detector's faces from the boxes of each of its passes (``run_passes``), each
     pass at the scale in ``scales`` (all passes count for every face when None)."""
-    found = FaceBoxes.concatenate(passes)
+    found = Detections.concatenate(passes)
     if not settings.candidate_threshold or not len(found):
         return found
     pass_of = np.concatenate([np.full(len(faces), i) for i, faces in enumerate(passes)])
@@ -62,8 +62,8 @@ def fuse_passes(
             boxes.append(enclosing_box(found.xyxy[group]))
             scores.append(best_per_pass.max())
     if not boxes:
-        return FaceBoxes.empty()
-    return FaceBoxes(
+        return Detections.empty()
+    return Detections(
         np.stack(boxes), np.array(scores),
         np.full(len(boxes), found.detectors[0], dtype=object), np.full(len(boxes), found.kinds[0], dtype=object),
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from deid.boxes import FaceBoxes
+from deid.boxes import Detections
 from deid.config import DetectorConfig
 from deid.errors import ConfigError, DetectionError
 
@@ -50,7 +50,7 @@ class HaarDetector:
             raise ConfigError(f"cannot load the cascade {self._path}")
         self._cv2 = cv2
 
-    def detect(self, image: np.ndarray) -> FaceBoxes:
+    def detect(self, image: np.ndarray) -> Detections:
         gray = self._cv2.cvtColor(image, self._cv2.COLOR_RGB2GRAY)
         width = gray.shape[1]
         boxes, scores = [], []
@@ -68,7 +68,7 @@ class HaarDetector:
             raise DetectionError(f"{self.name} failed: {exc}") from exc
         scores = np.clip(np.asarray(scores, dtype=np.float64) / NEIGHBOURS_FOR_CERTAIN, 0.0, 1.0)
         keep = scores >= self._threshold
-        return FaceBoxes(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[keep], scores[keep],
+        return Detections(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[keep], scores[keep],
                          np.full(int(keep.sum()), self.name, dtype=object))
 
     def model_info(self) -> dict[str, Any]:

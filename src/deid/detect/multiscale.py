@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deid.boxes import FaceBoxes, Window
+from deid.boxes import Detections, Window
 from deid.config import DetectorConfig
 from deid.detect.base import Detector, detect_batch, max_batch_pixels
 from deid.detect.closer import closer_look_regions, has_face_below
@@ -115,7 +115,7 @@ class Crop:
         pixels = source.window(*self.scaled, self.window)
         return np.ascontiguousarray(pixels[:, ::-1]) if self.mirrored else pixels
 
-    def to_image(self, faces: FaceBoxes, width: int, height: int) -> FaceBoxes:
+    def to_image(self, faces: Detections, width: int, height: int) -> Detections:
         """Boxes found in this crop, in the frame of the (unmirrored, native) image."""
         xyxy = faces.xyxy.copy()
         crop_width, crop_height = self.size
@@ -127,7 +127,7 @@ class Crop:
                 | ((x1 < self.scaled[0]) & (xyxy[:, 2] > crop_width)) | ((y1 < self.scaled[1]) & (xyxy[:, 3] > crop_height))
             xyxy, faces = xyxy[~cut], faces[~cut]
         factor = np.array([width / self.scaled[0], height / self.scaled[1]] * 2)
-        return FaceBoxes((xyxy + np.array([x0, y0, x0, y0])) * factor, faces.scores, faces.detectors, faces.kinds)
+        return faces.with_boxes((xyxy + np.array([x0, y0, x0, y0])) * factor)
 
 
 def pass_crops(
@@ -159,8 +159,8 @@ def _widened(start: int, end: int, limit: int) -> tuple[int, int]:
     return start, start + length
 
 
-def run_passes(detector: Detector, image: np.ndarray, settings: DetectorConfig) -> list[FaceBoxes]:
-    """The boxes of each planned pass (one FaceBoxes per pass of ``plan_passes``, empty for
+def run_passes(detector: Detector, image: np.ndarray, settings: DetectorConfig) -> list[Detections]:
+    """The boxes of each planned pass (one Detections per pass of ``plan_passes``, empty for
     a pass that did not run), in image coordinates. With ``upscale_below`` set, the closer
     look (upscaled and mirrored passes) runs only on an image where the first passes found
     a box shorter than that scoring ``closer_look_score``, and only around the boxes they
@@ -168,7 +168,7 @@ def run_passes(detector: Detector, image: np.ndarray, settings: DetectorConfig) 
     height, width = image.shape[:2]
     plans = plan_passes(width, height, settings)
     whole = (0, 0, width, height)
-    found = [FaceBoxes.empty() for _ in plans]
+    found = [Detections.empty() for _ in plans]
     source = Resampler(image)
     first = [i for i, plan in enumerate(plans) if not plan.closer_look]
     run_crops(detector, source, [
@@ -188,7 +188,7 @@ def run_passes(detector: Detector, image: np.ndarray, settings: DetectorConfig) 
             found[i][seen_in_pass(found[i].xyxy[:, 3] - found[i].xyxy[:, 1], plans[i].scale)]
             for i in first if plans[i].scale < 1.0
         ]
-        regions = closer_look_regions(FaceBoxes.concatenate(first_found), settings, width, height)
+        regions = closer_look_regions(Detections.concatenate(first_found), settings, width, height)
     else:
         regions = [whole]
     run_crops(detector, source, [
@@ -198,7 +198,7 @@ def run_passes(detector: Detector, image: np.ndarray, settings: DetectorConfig) 
     return found
 
 
-def run_crops(detector: Detector, source: Resampler, crops: list[Crop], found: list[FaceBoxes]) -> None:
+def run_crops(detector: Detector, source: Resampler, crops: list[Crop], found: list[Detections]) -> None:
     """Detect in every crop, crops of one shape in batches of at most the detector's
     batch pixels, and add the boxes (in image coordinates) to their pass in ``found``.
     Pixels are resampled batch by batch, so memory holds one batch at a time."""
@@ -207,7 +207,7 @@ def run_crops(detector: Detector, source: Resampler, crops: list[Crop], found: l
     by_shape: dict[tuple[int, int], list[Crop]] = {}
     for crop in crops:
         by_shape.setdefault(crop.shape_key, []).append(crop)
-    parts: dict[int, list[FaceBoxes]] = {}
+    parts: dict[int, list[Detections]] = {}
     for (rows, columns), group in by_shape.items():
         per_batch = max(1, budget // (rows * columns * SHAPE_MULTIPLE ** 2))
         for start in range(0, len(group), per_batch):
@@ -217,7 +217,7 @@ def run_crops(detector: Detector, source: Resampler, crops: list[Crop], found: l
                 if len(faces):
                     parts.setdefault(crop.index, []).append(crop.to_image(faces, width, height))
     for index, boxes in parts.items():
-        found[index] = FaceBoxes.concatenate([found[index], *boxes])
+        found[index] = Detections.concatenate([found[index], *boxes])
 
 
 def tile_windows(width: int, height: int, tile: int, even: bool = False) -> Iterator[Window]:

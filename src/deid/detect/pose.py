@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from deid.boxes import HEAD, FaceBoxes, nms
+from deid.boxes import HEAD, Detections, nms
 from deid.config import DetectorConfig
 from deid.detect.base import native_stderr_silenced
 from deid.detect.mediapipe_wheel import modules_dir, version
@@ -86,7 +86,7 @@ class PoseHeadDetector:
         self._regressors, self._logits = outputs[0]["index"], outputs[1]["index"]
         self._anchors = anchor_centres()
 
-    def detect(self, image: np.ndarray) -> FaceBoxes:
+    def detect(self, image: np.ndarray) -> Detections:
         height, width = image.shape[:2]
         side = max(height, width)
         scale = INPUT_SIDE / side
@@ -106,13 +106,13 @@ class PoseHeadDetector:
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -80.0, 80.0)))
         keep = np.flatnonzero(scores >= self._threshold)
         if not len(keep):
-            return FaceBoxes.empty()
+            return Detections.empty()
         anchors = self._anchors[keep]
         keypoints = raw[keep, 4:VALUES_PER_ANCHOR].reshape(-1, 4, 2) / INPUT_SIDE + anchors[:, None, :]
         # Back to image pixels: undo the letterbox, then the scale.
         keypoints = (keypoints * INPUT_SIDE - np.array([left, top])) / scale
         boxes = head_boxes(keypoints[:, MID_SHOULDER], keypoints[:, UPPER_BODY_TOP])
-        found = FaceBoxes(boxes, scores[keep], np.full(len(keep), self.name, dtype=object),
+        found = Detections(boxes, scores[keep], np.full(len(keep), self.name, dtype=object),
                           np.full(len(keep), HEAD, dtype=object))
         return nms(found, NMS_IOU)
 

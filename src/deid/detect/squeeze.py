@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deid.boxes import FACE, FaceBoxes, merge_overlapping
+from deid.boxes import FACE, Detections, merge_overlapping
 from deid.detect.resample import Resampler
 
 # The detector whose boxes the figures below were measured on, in its native pass.
@@ -44,7 +44,7 @@ SAME_FACE_IOU = 0.3
 MAX_STRETCH = 2.5
 
 
-def squeeze_stretch(faces: FaceBoxes) -> float:
+def squeeze_stretch(faces: Detections) -> float:
     """How much wider the image should be to give its faces their real proportions; 1.0
     when it is not squeezed, or when there is too little evidence to tell."""
     heights = faces.xyxy[:, 3] - faces.xyxy[:, 1]
@@ -67,8 +67,8 @@ def stretch(image: np.ndarray, factor: float) -> np.ndarray:
     return Resampler(image).window(wide, height, (0, 0, wide, height))
 
 
-def unstretch(faces: FaceBoxes, image_width: int, stretched_width: int) -> FaceBoxes:
+def unstretch(faces: Detections, image_width: int, stretched_width: int) -> Detections:
     """Boxes found in the stretched image, in the original image's frame."""
     xyxy = faces.xyxy.copy()
     xyxy[:, [0, 2]] *= image_width / stretched_width
-    return FaceBoxes(xyxy, faces.scores, faces.detectors, faces.kinds)
+    return faces.with_boxes(xyxy)

@@ -9,11 +9,11 @@ be readable to a person.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from deid.boxes import TEXT, Detections
 from deid.errors import ConfigError, DetectionError
 from deid.extras import install_hint
 from deid.text_rules import identifying_rule
@@ -22,23 +22,8 @@ from deid.text_rules import identifying_rule
 # region is covered (rule "unreadable"). PP-OCRv4 reads clear printed text at 0.9 and up.
 READABLE_SCORE = 0.6
 RULE_ALL = "any text"
-
-
-@dataclass(frozen=True)
-class TextBoxes:
-    """N text regions: ``xyxy`` (N x 4 float boxes around each detected polygon), the
-    detection score, and the rule that made each one covered."""
-
-    xyxy: np.ndarray
-    scores: np.ndarray
-    rules: list[str]
-
-    def __len__(self) -> int:
-        return len(self.rules)
-
-    @classmethod
-    def empty(cls) -> TextBoxes:
-        return cls(np.zeros((0, 4)), np.zeros(0), [])
+# The detector name text regions carry in the report.
+TEXT_MODEL = "pp-ocrv4"
 
 
 class TextDetector:
@@ -64,7 +49,8 @@ class TextDetector:
         self.device = choice.device
         self._engine = RapidOCR(**options)
 
-    def detect(self, image: np.ndarray) -> TextBoxes:
+    def detect(self, image: np.ndarray) -> Detections:
+        """Text regions, of kind TEXT, each with the rule that made it covered."""
         image = np.ascontiguousarray(image[:, :, :3])
         read = self.policy == "identifying"
         try:
@@ -85,11 +71,14 @@ class TextDetector:
             scores.append(score)
             rules.append(rule)
         if not boxes:
-            return TextBoxes.empty()
-        return TextBoxes(np.array(boxes), np.array(scores), rules)
+            return Detections.empty()
+        return Detections(
+            np.array(boxes), np.array(scores), np.full(len(boxes), TEXT_MODEL, dtype=object),
+            np.full(len(boxes), TEXT, dtype=object), np.array(rules, dtype=object),
+        )
 
     def model_info(self) -> dict[str, Any]:
         from importlib import metadata
 
-        return {"detector": "pp-ocrv4", "package": f"rapidocr-onnxruntime {metadata.version('rapidocr-onnxruntime')}",
+        return {"detector": TEXT_MODEL, "package": f"rapidocr-onnxruntime {metadata.version('rapidocr-onnxruntime')}",
                 "policy": self.policy, "device": self.device}
