@@ -378,6 +378,10 @@ def test_run_verify_reads_the_outputs_under_the_runs_pixel_limit(tmp_path, monke
     assert limits == [raised]
     verified = json.loads((tmp_path / "out.report" / "verify.json").read_text())
     assert verified["files"] == 1 and verified["unreadable"] == []
+    # A later 'deid verify OUT' reads the limit from the run's report.
+    limits.clear()
+    assert deid.cli.main(["verify", str(tmp_path / "out"), "--workers", "1"]) == 0, capsys.readouterr().err
+    assert limits == [raised]
 
 
 def test_a_mistyped_preset_lists_the_presets_and_suggests_the_closest(tmp_path):

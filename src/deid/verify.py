@@ -255,7 +255,7 @@ def verify(
     workers: int = 0,
     sample: int | None = None,
     progress: Progress | None = None,
-    max_pixels: int = 100_000_000,
+    max_pixels: int | None = None,
     engine: str = "local",
     ray_address: str = "",
 ) -> VerifyResult:
@@ -264,7 +264,8 @@ def verify(
     faces a face recogniser still re-identifies; that needs the run's report, which maps
     each output to its original and lists the faces covered. ``workers``, ``engine`` and
     ``ray_address`` mean what they mean for ``run``; an output whose worker dies is
-    reported unreadable, as a run reports the file that killed its worker."""
+    reported unreadable, as a run reports the file that killed its worker. ``max_pixels``
+    (None: the run's own ``output.max_pixels``, from its report) bounds what is decoded."""
     from deid.pipeline import default_report_dir
 
     started = time.monotonic()
@@ -278,6 +279,8 @@ def verify(
         raise UsageError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     if sample is not None and sample < 1:
         raise UsageError(f"--sample must be at least 1, got {sample}")
+    if max_pixels is None:
+        max_pixels = run_max_pixels(report)
     missing_audit = audit_available()
     skipped = []
     if missing_audit:
@@ -339,6 +342,19 @@ def verify(
     except OSError as exc:
         raise DeidError(f"cannot write {report / VERIFY_FILE}: {exc.strerror or exc}") from None
     return VerifyResult(report, verified)
+
+
+def run_max_pixels(report: Path) -> int:
+    """The pixel limit of the run that wrote the report (so that outputs it wrote under a
+    raised limit are not refused), or the default when there is no readable report."""
+    from deid.config import OutputConfig
+    from deid.report import SUMMARY_FILE
+
+    try:
+        config = json.loads((report / SUMMARY_FILE).read_text(encoding="utf-8"))["config"]
+        return int(config["output"]["max_pixels"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return OutputConfig.max_pixels
 
 
 def _originals(report: Path, source: Path) -> dict[str, tuple[Path, tuple]]:
