@@ -422,3 +422,37 @@ def test_the_container_cpu_quota_is_read_from_cgroup_v2_or_v1(tmp_path, monkeypa
     monkeypatch.setattr(workers, "CGROUP_V2_CPU_MAX", v2_path)
     monkeypatch.setattr(workers, "CGROUP_V1_CPU_QUOTA", v1_paths)
     assert workers.cgroup_cpu_limit() == cores
+
+
+def test_a_resume_trusts_unchanged_stamps_and_reads_what_changed(tmp_path, monkeypatch):
+    """A finished run resumed reads no file again; --rehash reads them all; a touched input
+    with the same bytes is read and kept; an input whose bytes changed is redone."""
+    import deid.pipeline
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    names = copy_photos(src, 2)
+    config = load_config(FAST)
+    run(src, out, config)
+    hashed = []
+    sha256_file = deid.pipeline.sha256_file
+    monkeypatch.setattr(deid.pipeline, "sha256_file", lambda path: hashed.append(Path(path).name) or sha256_file(path))
+
+    assert run(src, out, config, resume=True).resumed == len(names)
+    assert hashed == []
+    assert run(src, out, config, resume=True, rehash=True).resumed == len(names)
+    assert len(hashed) == 2 * len(names)
+
+    hashed.clear()
+    touched, changed = src / names[0], src / names[1]
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
+    changed.write_bytes(changed.read_bytes() + b"\0")
+    summary = run(src, out, config, resume=True)
+    assert summary.resume.redone == {"input changed": 1}
+    assert summary.resumed == len(names) - 1
+    assert Path(names[0]).name in hashed
+
+
+def test_rehash_without_resume_is_a_usage_error(tmp_path):
+    (tmp_path / "src").mkdir()
+    result = run_cli("run", tmp_path / "src", tmp_path / "out", "--rehash")
+    assert result.returncode == 2 and "use it with --resume" in result.stderr

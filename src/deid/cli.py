@@ -153,8 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume", action="store_true",
         help="continue an interrupted run: same SRC, OUT and report folder; images already "
-        "written from the same content with the same config are kept, the rest processed. "
-        "Default: off (a non-empty OUT is refused)",
+        "written from the same content with the same config are kept, the rest processed. A "
+        "file whose size, modification time and inode are those recorded is trusted without "
+        "reading it (see --rehash). Default: off (a non-empty OUT is refused)",
+    )
+    run.add_argument(
+        "--rehash", action="store_true",
+        help="with --resume, read every input and output again to check its content, instead of "
+        "trusting an unchanged size, modification time and inode (slower: it reads the whole "
+        "dataset twice). Default: off",
     )
     run.add_argument(
         "--text", choices=TEXT_POLICIES,
@@ -284,6 +291,8 @@ def command_run(args: argparse.Namespace) -> int:
     import deid
 
     config = config_with_overrides(args)
+    if args.rehash and not args.resume:
+        raise UsageError("--rehash checks what a resumed run keeps; use it with --resume")
     files = None
     if args.files_from is not None:
         try:
@@ -306,7 +315,7 @@ def command_run(args: argparse.Namespace) -> int:
     try:
         summary = deid.run(args.src, args.out, config=config, report_dir=args.report,
                            overwrite=args.overwrite, progress=bar.update,
-                           resume=args.resume, files=files)
+                           resume=args.resume, files=files, rehash=args.rehash)
     finally:
         bar.close()
     counts = summary.counts

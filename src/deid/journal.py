@@ -4,12 +4,19 @@ goes, so that a run killed at any point (Ctrl-C, SIGKILL, power loss) can be res
 An entry is reused by ``--resume`` only when the input's content, the config and the
 output file are all unchanged; anything else is processed again. A line cut short by a
 kill is ignored, and the file it describes is processed again.
+
+A file whose size, modification time (ns) and inode (its *stamp*) are those the journal
+recorded is taken as unchanged without being read again, so that resuming a large run
+costs a ``stat`` per file rather than reading every input and output; ``--rehash`` reads
+them all. Anything that changes a file's bytes through the file system changes its
+modification time; only a deliberate reset of it (``touch -d``) gets past the stamp.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,12 +28,29 @@ JOURNAL_FILE = "journal.jsonl"
 _HASH_CHUNK = 1 << 20
 
 
+# (size, modification time in ns, inode) of a file, as os.stat gives them.
+Stamp = tuple[int, int, int]
+
+
+def file_stamp(path: Path) -> Stamp | None:
+    """The stamp of ``path`` (not following a link); None when it cannot be read."""
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns, info.st_ino)
+
+
 @dataclass(frozen=True)
 class JournalEntry:
     record: ImageRecord
     input_sha256: str
     output_sha256: str | None  # of the written file; None when nothing was written
     config_sha256: str
+    # Stamps of the input when it was read and of the output when it was written; None
+    # in journals of earlier versions (their files are hashed on resume).
+    input_stamp: Stamp | None = None
+    output_stamp: Stamp | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +58,8 @@ class JournalEntry:
             "input_sha256": self.input_sha256,
             "output_sha256": self.output_sha256,
             "config_sha256": self.config_sha256,
+            "input_stamp": self.input_stamp,
+            "output_stamp": self.output_stamp,
         }
 
 
@@ -91,11 +117,16 @@ def load_journal(path: Path) -> dict[str, JournalEntry]:
             entry = JournalEntry(
                 ImageRecord.from_dict(data["record"]), data["input_sha256"],
                 data["output_sha256"], data["config_sha256"],
+                _stamp(data.get("input_stamp")), _stamp(data.get("output_stamp")),
             )
         except (ValueError, KeyError, TypeError):
             continue  # a line cut short by a kill
         entries[entry.record.source] = entry
     return entries
+
+
+def _stamp(value: Any) -> Stamp | None:
+    return None if value is None else (int(value[0]), int(value[1]), int(value[2]))
 
 
 def _line(entry: JournalEntry) -> bytes:

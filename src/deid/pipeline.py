@@ -26,7 +26,7 @@ from deid.discover import FAIL, IMAGE, SourceFile, classify, discover
 from deid.encode import output_suffix
 from deid.errors import DeidError, UsageError
 from deid.html_report import write_html_report
-from deid.journal import Journal, JournalEntry, config_fingerprint, sha256_file
+from deid.journal import Journal, JournalEntry, Stamp, config_fingerprint, file_stamp, sha256_file
 from deid.keys import keyed_digest, load_or_create_key
 from deid.metadata import find_metadata
 from deid.names import KEY_FILE, OutputNamer
@@ -80,13 +80,16 @@ def run(
     progress: Progress | None = None,
     resume: bool = False,
     files: list[str | Path] | None = None,
+    rehash: bool = False,
 ) -> RunSummary:
     """Write a sanitized copy of the image tree ``src`` into ``out`` and a report into
     ``report_dir`` (default ``<out>.report`` beside ``out``). ``src`` may be a single
     image file; ``files`` limits the run to these files of ``src``.
 
     ``resume`` continues an interrupted run into the same ``out`` and report folder: an
-    image already done with the same content and config is not processed again.
+    image already done with the same content and config is not processed again. A file
+    whose size, modification time and inode are those recorded is trusted unread;
+    ``rehash`` reads every input and output to check its content.
     """
     config = config or Config()
     started = time.monotonic()
@@ -107,12 +110,12 @@ def run(
     except OSError as exc:
         raise DeidError(f"cannot create the report folder {report}: {exc.strerror or exc}") from None
     with RunLock(report):
-        return _run_locked(src_dir, out_dir, report, sources, config, progress, resume, started, started_at)
+        return _run_locked(src_dir, out_dir, report, sources, config, progress, resume, started, started_at, rehash)
 
 
 def _run_locked(
     src_dir: Path, out_dir: Path, report: Path, sources: list[SourceFile], config: Config,
-    progress: Progress | None, resume: bool, started: float, started_at: str,
+    progress: Progress | None, resume: bool, started: float, started_at: str, rehash: bool = False,
 ) -> RunSummary:
     order = {printable_path(s.relative): index for index, s in enumerate(sources)}
     images = [s for s in sources if s.kind == IMAGE]
@@ -129,7 +132,7 @@ def _run_locked(
     except OSError as exc:
         raise DeidError(f"cannot prepare {out_dir} and {report}: {exc.strerror or exc}") from None
     fingerprint = config_fingerprint(config.to_dict(), _version("deid"))
-    done, todo, redo_reasons = _split_done(items, journal, fingerprint, out_dir)
+    done, todo, redo_reasons = _split_done(items, journal, fingerprint, out_dir, rehash)
     if config.engine == "local":
         workers = min(config.workers or usable_cores(), max(len(todo), 1))
     else:
@@ -149,7 +152,10 @@ def _run_locked(
 
     def finished(result: FileResult) -> None:
         if result.input_sha256 is not None:
-            journal.add(JournalEntry(result.record, result.input_sha256, result.output_sha256, fingerprint))
+            journal.add(JournalEntry(
+                result.record, result.input_sha256, result.output_sha256, fingerprint,
+                result.input_stamp, result.output_stamp,
+            ))
         record(result.record)
 
     with spool:
@@ -212,16 +218,17 @@ def _run_locked(
 
 
 def _split_done(
-    items: list[WorkItem], journal: Journal, fingerprint: str, out_dir: Path,
+    items: list[WorkItem], journal: Journal, fingerprint: str, out_dir: Path, rehash: bool = False,
 ) -> tuple[list[JournalEntry], list[WorkItem], Counter[str]]:
     """Journal entries still valid for a resumed run, the images left to process, and why
     each was not kept. An entry holds when the image was written, with the same config,
     from the same input content, and its output is still there unchanged; failed images
-    are tried again."""
+    are tried again. A file with the stamp the journal recorded is not read (deid.journal);
+    ``rehash`` reads every one."""
     done, todo, why = [], [], Counter()
     for item in items:
         entry = journal.previous.get(printable_path(item.source.relative))
-        reason = _redo_reason(item, entry, fingerprint, out_dir)
+        reason = _redo_reason(item, entry, fingerprint, out_dir, rehash)
         if reason is None:
             done.append(entry)
         else:
@@ -230,7 +237,9 @@ def _split_done(
     return done, todo, why
 
 
-def _redo_reason(item: WorkItem, entry: JournalEntry | None, fingerprint: str, out_dir: Path) -> str | None:
+def _redo_reason(
+    item: WorkItem, entry: JournalEntry | None, fingerprint: str, out_dir: Path, rehash: bool,
+) -> str | None:
     if entry is None:
         # Outputs are renamed into place whole before their journal line is written: a
         # stop between the two leaves a complete file that no line vouches for.
@@ -243,18 +252,22 @@ def _redo_reason(item: WorkItem, entry: JournalEntry | None, fingerprint: str, o
         return "config or deid version changed"
     if entry.record.output != printable_path(item.output):
         return "output name changed"
-    if _sha256_or_none(item.source.path) != entry.input_sha256:
+    if not _unchanged(item.source.path, entry.input_stamp, entry.input_sha256, rehash):
         return "input changed"
-    if _sha256_or_none(out_dir / item.output) != entry.output_sha256:
+    if not _unchanged(out_dir / item.output, entry.output_stamp, entry.output_sha256, rehash):
         return "output missing or changed"
     return None
 
 
-def _sha256_or_none(path: Path) -> str | None:
+def _unchanged(path: Path, stamp: Stamp | None, sha256: str | None, rehash: bool) -> bool:
+    """Whether ``path`` still holds what the journal recorded: by its stamp alone, or when
+    that differs (or ``rehash``), by its content."""
+    if not rehash and stamp is not None and file_stamp(path) == stamp:
+        return True
     try:
-        return sha256_file(path)
+        return sha256_file(path) == sha256
     except OSError:
-        return None
+        return False
 
 
 def _remove_partial_files(out_dir: Path, run: str) -> None:

@@ -22,7 +22,7 @@ from deid.discover import SourceFile, read_regular_file
 from deid.encode import encode
 from deid.engine import Job
 from deid.errors import DecodeError, ImageError
-from deid.journal import sha256_bytes
+from deid.journal import Stamp, file_stamp, sha256_bytes
 from deid.output import set_temp_identity, write_atomic
 from deid.report import FAILED, OK, FaceRecord, ImageRecord, TextRecord
 
@@ -83,6 +83,8 @@ class FileResult:
     record: ImageRecord
     input_sha256: str | None  # None when the file could not be read
     output_sha256: str | None  # None when nothing was written
+    input_stamp: Stamp | None = None  # the input's stamp before it was read (deid.journal)
+    output_stamp: Stamp | None = None  # the output's stamp once written
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,8 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
     output_config = stages.config.output
     input_sha256 = None
     try:
+        # Before reading: a file changed while it is read then differs from its stamp.
+        input_stamp = file_stamp(source.path)
         data = read_image_bytes(source, output_config)
         input_sha256 = sha256_bytes(data)
         decoded = decode(data, output_config.max_pixels)
@@ -216,6 +220,7 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
         # it); Pillow calls a JPEG with extra pictures "MPO", which is the same writer.
         encoded = encode(frames, source.format or decoded.format, output_config, decoded.animation, decoded.dpi)
         write_atomic(out_dir / output, encoded)
+        output_stamp = file_stamp(out_dir / output)
     except Exception as exc:  # fail closed: whatever broke, this file is not written
         return _failed(source, failure_reason(exc), input_sha256)
     height, width = frames[0].shape[:2]
@@ -238,7 +243,7 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
         ],
         metadata_found=decoded.metadata_found,
     )
-    return FileResult(record, input_sha256, sha256_bytes(encoded))
+    return FileResult(record, input_sha256, sha256_bytes(encoded), input_stamp, output_stamp)
 
 
 def _face_records(faces: Detections, regions: np.ndarray, shape: tuple[int, ...], frame: int) -> list[FaceRecord]:
