@@ -644,9 +644,9 @@ def test_eval_counts_ignored_faces_neither_way(regions, protected, false_regions
     record = {"source": "a.jpg", "status": "ok", "width": 100, "height": 100,
               "faces": [{"region": r} for r in regions]}
     result = score_records(truth, [record], "box")
-    assert result["faces"] == 1 and result["ignored_faces"] == 1
-    assert result["protected"] == protected and result["false_regions"] == false_regions
-    assert len(result["missed"]) == 1 - protected
+    assert result.protection.faces == 1 and result.ignored_faces == 1
+    assert result.protection.protected == protected and result.false_regions == false_regions
+    assert len(result.missed) == 1 - protected
 
 
 # Real crowd photos (WIDER FACE, ../shared/data/faces/wider) whose clear faces of 16-32 px
