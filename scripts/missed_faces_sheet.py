@@ -17,8 +17,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageOps
+
+if TYPE_CHECKING:
+    from deid.evaluate import MissedFace
 
 PROJECT = Path(__file__).resolve().parents[1]
 CELL = 128  # px, each crop's side on the sheet
@@ -37,14 +41,15 @@ def main() -> int:
     parser.add_argument("--columns", type=int, default=12, help="crops per row. Default: 12")
     args = parser.parse_args()
     sys.path.insert(0, str(PROJECT / "src"))
+    from deid.config import load_config
+    from deid.evaluate import MissedFace, evaluate
+
     if args.eval_json:
         result = json.loads(args.eval_json.read_text(encoding="utf-8"))
+        all_missed = [MissedFace(m["image"], m["box"], m["covered"]) for m in result["missed"]]
     else:
-        from deid.config import load_config
-        from deid.evaluate import evaluate
-
-        result = evaluate(args.images_dir, args.gt_json, load_config(args.config))
-    missed = [m for m in result["missed"] if m["box"][3] - m["box"][1] >= args.min_height]
+        all_missed = evaluate(args.images_dir, args.gt_json, load_config(args.config)).missed
+    missed = [m for m in all_missed if m.box[3] - m.box[1] >= args.min_height]
     if not missed:
         print(f"no face of {args.min_height:g} px or more was missed")
         return 0
@@ -55,25 +60,25 @@ def main() -> int:
     return 0
 
 
-def contact_sheet(images_dir: Path, missed: list[dict], columns: int) -> Image.Image:
+def contact_sheet(images_dir: Path, missed: list[MissedFace], columns: int) -> Image.Image:
     rows = -(-len(missed) // columns)
     sheet = Image.new("RGB", (columns * CELL, rows * (CELL + LABEL)), "white")
     draw = ImageDraw.Draw(sheet)
     # Each image is decoded once, however many of its faces were missed.
     by_image: dict[str, list[int]] = {}
     for index, face in enumerate(missed):
-        by_image.setdefault(face["image"], []).append(index)
+        by_image.setdefault(face.image, []).append(index)
     for name, indices in by_image.items():
         with Image.open(images_dir / name) as opened:
             image = ImageOps.exif_transpose(opened).convert("RGB")
         for index in indices:
-            x1, y1, x2, y2 = missed[index]["box"]
+            x1, y1, x2, y2 = missed[index].box
             pad = CONTEXT * max(x2 - x1, y2 - y1)
             crop = image.crop((round(x1 - pad), round(y1 - pad), round(x2 + pad), round(y2 + pad)))
             crop = ImageOps.contain(crop, (CELL, CELL), Image.Resampling.BICUBIC)
             left, top = (index % columns) * CELL, (index // columns) * (CELL + LABEL)
             sheet.paste(crop, (left + (CELL - crop.width) // 2, top + (CELL - crop.height) // 2))
-            draw.text((left + 2, top + CELL), f"{y2 - y1:.0f}px {100 * missed[index]['covered']:.0f}%", fill="black")
+            draw.text((left + 2, top + CELL), f"{y2 - y1:.0f}px {100 * missed[index].covered:.0f}%", fill="black")
     return sheet
 
 

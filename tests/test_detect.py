@@ -644,9 +644,56 @@ def test_eval_counts_ignored_faces_neither_way(regions, protected, false_regions
     record = {"source": "a.jpg", "status": "ok", "width": 100, "height": 100,
               "faces": [{"region": r} for r in regions]}
     result = score_records(truth, [record], "box")
-    assert result["faces"] == 1 and result["ignored_faces"] == 1
-    assert result["protected"] == protected and result["false_regions"] == false_regions
-    assert len(result["missed"]) == 1 - protected
+    assert result.protection.faces == 1 and result.ignored_faces == 1
+    assert result.protection.protected == protected and result.false_regions == false_regions
+    assert len(result.missed) == 1 - protected
+
+
+def test_eval_json_keeps_the_published_layout():
+    """``deid eval --out`` writes this layout and people parse it: the key names and their
+    order stay as published."""
+    import dataclasses
+
+    from deid.evaluate import GroundTruth, score_records
+
+    truth = {"a.jpg": GroundTruth([[2, 2, 14, 14], [30, 30, 70, 70]], [], [[0, 80, 60, 95]], [True])}
+    record = {"source": "a.jpg", "status": "ok", "width": 100, "height": 100,
+              "faces": [{"region": [28, 28, 72, 72]}], "texts": [{"region": [0, 80, 60, 95]}]}
+    result = dataclasses.replace(score_records(truth, [record], "box"), files_processed=1, images_per_s=2.5,
+                                 wall_time_s=0.4, config={"workers": 1})
+    data = json.loads(json.dumps(result.to_json()))
+    assert list(data) == [
+        "faces", "protected", "protected_rate", "protected_rate_16px_and_up", "by_height", "images",
+        "images_not_processed", "false_regions", "ignored_faces", "missed", "text", "files_processed",
+        "images_per_s", "wall_time_s", "config",
+    ]
+    assert list(data["by_height"]) == ["<8", "8-16", "16-32", "32-64", ">=64"]
+    assert data["by_height"]["32-64"] == {"faces": 1, "protected": 1, "rate": 1.0}
+    assert data["by_height"]["8-16"] == {"faces": 1, "protected": 0, "rate": 0.0}
+    assert data["missed"] == [{"image": "a.jpg", "box": [2.0, 2.0, 14.0, 14.0], "covered": 0.0}]
+    assert data["protected_rate"] == 0.5 and data["protected_rate_16px_and_up"] == 1.0
+    assert list(data["text"]) == [
+        "regions", "regions_12px_and_up", "covered_rate_12px_and_up", "identifying_12px_and_up",
+        "identifying_covered_rate_12px_and_up", "other_12px_and_up", "other_left_alone_rate_12px_and_up",
+        "other_left_alone_by_text_stage_12px_and_up", "false_regions",
+    ]
+    assert data["text"]["identifying_covered_rate_12px_and_up"] == 1.0 and data["text"]["false_regions"] == 0
+    assert (data["files_processed"], data["images_per_s"], data["config"]) == (1, 2.5, {"workers": 1})
+
+
+def test_eval_of_ground_truth_without_faces_has_no_rates():
+    from deid.evaluate import GroundTruth, format_table, score_records
+
+    truth = {"a.jpg": GroundTruth([], [])}
+    record = {"source": "a.jpg", "status": "ok", "width": 100, "height": 100, "faces": [{"region": [10, 10, 30, 30]}]}
+    result = score_records(truth, [record], "box")
+    protection = result.protection
+    assert (protection.faces, protection.protected_rate, protection.recognisable_rate) == (0, None, None)
+    assert all(band.faces == 0 and band.rate is None for band in protection.by_height.values())
+    assert result.false_regions == 1 and result.missed == [] and result.text is None
+    data = result.to_json()
+    assert data["protected_rate"] is None and "text" not in data
+    assert "protected: 0 (n/a)" in format_table(result)
 
 
 # Real crowd photos (WIDER FACE, ../shared/data/faces/wider) whose clear faces of 16-32 px

@@ -57,13 +57,13 @@ def test_text_targets_on_rendered_scenes(text_set, policy):
     from deid.evaluate import evaluate
 
     folder, gt = text_set
-    result = evaluate(folder, gt, Config(workers=1, text=TextConfig(policy=policy)))["text"]
-    assert result["regions_12px_and_up"] >= 40
+    text = evaluate(folder, gt, Config(workers=1, text=TextConfig(policy=policy))).text
+    assert text is not None and text.readable_regions >= 40
     if policy == "all":
-        assert result["covered_rate_12px_and_up"] >= 0.95
+        assert text.covered_rate >= 0.95
     else:
-        assert result["identifying_covered_rate_12px_and_up"] >= 0.95
-        assert result["other_left_alone_by_text_stage_12px_and_up"] >= 0.8
+        assert text.identifying_covered_rate >= 0.95
+        assert text.other_left_alone_by_text_stage >= 0.8
 
 
 def test_the_report_says_why_never_what(tmp_path):

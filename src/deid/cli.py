@@ -466,7 +466,7 @@ def command_eval(args: argparse.Namespace) -> int:
         print("(add --out RESULT.json to keep the per-face results)")
         return EXIT_OK
     try:
-        args.json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        args.json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {args.json_out}: {exc.strerror or exc}; give another --out") from None
     print(f"written: {args.json_out}")

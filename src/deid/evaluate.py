@@ -11,6 +11,7 @@ faces to protect nor, when a region covers one, as false regions.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -34,12 +35,132 @@ PROTECTED_COVERAGE = 0.8
 RECOGNISABLE_HEIGHT = 16
 # Face height bins (px) of the scoring rule; the last is open-ended.
 HEIGHT_BINS = ((0, 8), (8, 16), (16, 32), (32, 64), (64, None))
+# Text at least this tall (px) is what a person reads in a photo; the text targets are
+# stated for it.
+READABLE_TEXT_HEIGHT = 12
+# Text counts as left alone when at most this share of its box is covered: most of it is
+# still readable (a region grown from a neighbouring string may clip its edge).
+LEFT_ALONE_COVERAGE = 0.2
 
 
 def bin_label(low: int, high: int | None) -> str:
     if low == 0:
         return f"<{high}"
     return f">={low}" if high is None else f"{low}-{high}"
+
+
+@dataclass(frozen=True)
+class HeightBand:
+    """The ground-truth faces of one height bin and how many of them were protected."""
+
+    faces: int
+    protected: int
+    rate: float | None  # None when the bin has no face
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Protection:
+    """How many ground-truth faces were protected: overall, for the faces a person can
+    recognise, and by height bin."""
+
+    faces: int
+    protected: int
+    protected_rate: float | None  # None when there is no face
+    recognisable_rate: float | None  # of the faces at least RECOGNISABLE_HEIGHT tall
+    by_height: dict[str, HeightBand]  # bin_label -> band, in HEIGHT_BINS order
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "faces": self.faces,
+            "protected": self.protected,
+            "protected_rate": self.protected_rate,
+            f"protected_rate_{RECOGNISABLE_HEIGHT}px_and_up": self.recognisable_rate,
+            "by_height": {label: band.to_json() for label, band in self.by_height.items()},
+        }
+
+
+@dataclass(frozen=True)
+class TextRates:
+    """How the labelled text boxes fared. Every count and rate but ``regions`` and
+    ``false_regions`` is of the readable text, at least READABLE_TEXT_HEIGHT tall; a rate
+    is None when it is of no box."""
+
+    regions: int
+    readable_regions: int
+    covered_rate: float | None
+    identifying_regions: int
+    identifying_covered_rate: float | None
+    other_regions: int
+    other_left_alone_rate: float | None  # by every replaced pixel, face regions included
+    other_left_alone_by_text_stage: float | None  # by the text regions alone
+    false_regions: int = 0  # text regions that overlap no labelled box
+
+    def to_json(self) -> dict[str, Any]:
+        readable = f"{READABLE_TEXT_HEIGHT}px_and_up"
+        return {
+            "regions": self.regions,
+            f"regions_{readable}": self.readable_regions,
+            f"covered_rate_{readable}": self.covered_rate,
+            f"identifying_{readable}": self.identifying_regions,
+            f"identifying_covered_rate_{readable}": self.identifying_covered_rate,
+            f"other_{readable}": self.other_regions,
+            f"other_left_alone_rate_{readable}": self.other_left_alone_rate,
+            f"other_left_alone_by_text_stage_{readable}": self.other_left_alone_by_text_stage,
+            "false_regions": self.false_regions,
+        }
+
+
+@dataclass(frozen=True)
+class MissedFace:
+    """A ground-truth face that was not protected."""
+
+    image: str  # relative to the images folder
+    box: list[float]  # x1, y1, x2, y2
+    covered: float  # the share of the box the anonymized regions cover
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """A scored run: ``deid eval --out`` writes its ``to_json()``. ``score_records`` leaves
+    the run's own fields (files processed, speed, config) at their defaults; ``evaluate``
+    fills them."""
+
+    protection: Protection
+    images: int  # with ground truth
+    images_not_processed: list[str]  # their faces count as unprotected
+    false_regions: int  # face regions that overlap no labelled box
+    ignored_faces: int  # marked invalid by the annotators: counted neither way
+    missed: list[MissedFace]
+    text: TextRates | None = None  # None when the ground truth has no text
+    files_processed: int = 0  # every file of the folder, with ground truth or not
+    images_per_s: float | None = None  # None when the run took no measurable time
+    wall_time_s: float = 0.0
+    config: dict[str, Any] = field(default_factory=dict)  # the run's Config.to_dict()
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.protection.to_json()
+        data.update(
+            images=self.images,
+            images_not_processed=list(self.images_not_processed),
+            false_regions=self.false_regions,
+            ignored_faces=self.ignored_faces,
+            missed=[face.to_json() for face in self.missed],
+        )
+        if self.text is not None:
+            data["text"] = self.text.to_json()
+        data.update(
+            files_processed=self.files_processed,
+            images_per_s=self.images_per_s,
+            wall_time_s=self.wall_time_s,
+            config=self.config,
+        )
+        return data
 
 
 @dataclass(frozen=True)
@@ -108,24 +229,25 @@ def covered_fractions(faces: np.ndarray, covered: np.ndarray) -> np.ndarray:
     return fractions
 
 
-def evaluate(images_dir: str | Path, gt_json: str | Path, config: Config | None = None) -> dict[str, Any]:
+def evaluate(images_dir: str | Path, gt_json: str | Path, config: Config | None = None) -> EvalResult:
     config = config or Config()
     truth = load_ground_truth(Path(images_dir), Path(gt_json))
     with tempfile.TemporaryDirectory(prefix="deid-eval-") as tmp:
         summary = run(images_dir, Path(tmp) / "out", config=config, report_dir=Path(tmp) / "report")
         records = read_records(Path(tmp) / "report")
-    result = score_records(truth, records, config.anonymize.shape)
     wall = summary.wall_time_s
     # Every file of the folder went through the pipeline, with ground truth or not.
     processed = summary.counts.ok + summary.counts.failed
-    result["files_processed"] = processed
-    result["images_per_s"] = round(processed / wall, 2) if wall else None
-    result["wall_time_s"] = wall
-    result["config"] = config.to_dict()
-    return result
+    return dataclasses.replace(
+        score_records(truth, records, config.anonymize.shape),
+        files_processed=processed,
+        images_per_s=round(processed / wall, 2) if wall else None,
+        wall_time_s=wall,
+        config=config.to_dict(),
+    )
 
 
-def score_records(truth: dict[str, GroundTruth], records: list[dict[str, Any]], shape: str) -> dict[str, Any]:
+def score_records(truth: dict[str, GroundTruth], records: list[dict[str, Any]], shape: str) -> EvalResult:
     """Protected rate of the ground-truth faces given a run's report records, with every
     face that was not protected (``missed``: image, box, the fraction covered)."""
     by_source = {r["source"]: r for r in records}
@@ -158,31 +280,30 @@ def score_records(truth: dict[str, GroundTruth], records: list[dict[str, Any]], 
         text_by_text += list(by_text_stage)
         protected += list(fractions >= PROTECTED_COVERAGE)
         missed += [
-            {"image": source, "box": [round(float(v), 1) for v in box], "covered": round(float(f), 3)}
+            MissedFace(source, [round(float(v), 1) for v in box], round(float(f), 3))
             for box, f in zip(boxes, fractions) if f < PROTECTED_COVERAGE
         ]
-    result = rates_by_height(np.asarray(heights), np.asarray(protected, dtype=bool))
-    result.update(images=len(truth), images_not_processed=missing, false_regions=false_regions,
-                  ignored_faces=int(sum(len(gt.ignore) for gt in truth.values())), missed=missed)
+    text = None
     if text_heights:
-        result["text"] = text_rates(
-            np.asarray(text_heights), np.asarray(text_covered), np.asarray(text_by_text), np.asarray(text_identifying, dtype=bool),
+        text = text_rates(
+            np.asarray(text_heights), np.asarray(text_covered), np.asarray(text_by_text),
+            np.asarray(text_identifying, dtype=bool), false_regions=text_false,
         )
-        result["text"]["false_regions"] = text_false
-    return result
-
-
-# Text at least this tall (px) is what a person reads in a photo; the text targets are
-# stated for it.
-READABLE_TEXT_HEIGHT = 12
-# Text counts as left alone when at most this share of its box is covered: most of it is
-# still readable (a region grown from a neighbouring string may clip its edge).
-LEFT_ALONE_COVERAGE = 0.2
+    return EvalResult(
+        protection=rates_by_height(np.asarray(heights), np.asarray(protected, dtype=bool)),
+        images=len(truth),
+        images_not_processed=missing,
+        false_regions=false_regions,
+        ignored_faces=int(sum(len(gt.ignore) for gt in truth.values())),
+        missed=missed,
+        text=text,
+    )
 
 
 def text_rates(
     heights: np.ndarray, fractions: np.ndarray, by_text_stage: np.ndarray, identifying: np.ndarray,
-) -> dict[str, Any]:
+    false_regions: int = 0,
+) -> TextRates:
     """Covered and left-alone rates of the text boxes. ``fractions`` counts every replaced
     pixel; ``by_text_stage`` only the text regions: the face detectors also cover text
     they take for a face (a sign's plate), whatever the text policy."""
@@ -192,36 +313,37 @@ def text_rates(
     def rate(selected: np.ndarray, hit: np.ndarray) -> float | None:
         return round(float(hit[selected].mean()), 4) if selected.any() else None
 
-    return {
-        "regions": int(len(heights)),
-        "regions_12px_and_up": int(tall.sum()),
-        "covered_rate_12px_and_up": rate(tall, covered),
-        "identifying_12px_and_up": int((tall & identifying).sum()),
-        "identifying_covered_rate_12px_and_up": rate(tall & identifying, covered),
-        "other_12px_and_up": int((tall & ~identifying).sum()),
-        "other_left_alone_rate_12px_and_up": rate(tall & ~identifying, fractions <= LEFT_ALONE_COVERAGE),
-        "other_left_alone_by_text_stage_12px_and_up": rate(tall & ~identifying, by_text_stage <= LEFT_ALONE_COVERAGE),
-    }
+    return TextRates(
+        regions=int(len(heights)),
+        readable_regions=int(tall.sum()),
+        covered_rate=rate(tall, covered),
+        identifying_regions=int((tall & identifying).sum()),
+        identifying_covered_rate=rate(tall & identifying, covered),
+        other_regions=int((tall & ~identifying).sum()),
+        other_left_alone_rate=rate(tall & ~identifying, fractions <= LEFT_ALONE_COVERAGE),
+        other_left_alone_by_text_stage=rate(tall & ~identifying, by_text_stage <= LEFT_ALONE_COVERAGE),
+        false_regions=false_regions,
+    )
 
 
-def rates_by_height(heights: np.ndarray, protected: np.ndarray) -> dict[str, Any]:
+def rates_by_height(heights: np.ndarray, protected: np.ndarray) -> Protection:
     by_height = {}
     for low, high in HEIGHT_BINS:
         in_bin = (heights >= low) & ((heights < high) if high is not None else True)
         n = int(in_bin.sum())
-        by_height[bin_label(low, high)] = {
-            "faces": n,
-            "protected": int(protected[in_bin].sum()),
-            "rate": round(float(protected[in_bin].mean()), 4) if n else None,
-        }
+        by_height[bin_label(low, high)] = HeightBand(
+            faces=n,
+            protected=int(protected[in_bin].sum()),
+            rate=round(float(protected[in_bin].mean()), 4) if n else None,
+        )
     tall = heights >= RECOGNISABLE_HEIGHT
-    return {
-        "faces": len(protected),
-        "protected": int(protected.sum()),
-        "protected_rate": round(float(protected.mean()), 4) if len(protected) else None,
-        f"protected_rate_{RECOGNISABLE_HEIGHT}px_and_up": round(float(protected[tall].mean()), 4) if tall.any() else None,
-        "by_height": by_height,
-    }
+    return Protection(
+        faces=len(protected),
+        protected=int(protected.sum()),
+        protected_rate=round(float(protected.mean()), 4) if len(protected) else None,
+        recognisable_rate=round(float(protected[tall].mean()), 4) if tall.any() else None,
+        by_height=by_height,
+    )
 
 
 def _overlaps_any(region: np.ndarray, boxes: np.ndarray) -> bool:
@@ -232,33 +354,34 @@ def _overlaps_any(region: np.ndarray, boxes: np.ndarray) -> bool:
     return bool(np.any((inter_w > 0) & (inter_h > 0)))
 
 
-def format_table(result: dict[str, Any]) -> str:
+def format_table(result: EvalResult) -> str:
+    protection = result.protection
     lines = [
-        f"images: {result['images']}  faces: {result['faces']}"
-        + (f" (+{result['ignored_faces']} ignored)" if result.get("ignored_faces") else "")
-        + f"  protected: {result['protected']} "
-        f"({_pct(result['protected_rate'])})  false regions: {result['false_regions']}  "
-        f"images/s: {result['images_per_s']}",
-        f"faces >= {RECOGNISABLE_HEIGHT} px: {_pct(result[f'protected_rate_{RECOGNISABLE_HEIGHT}px_and_up'])}",
+        f"images: {result.images}  faces: {protection.faces}"
+        + (f" (+{result.ignored_faces} ignored)" if result.ignored_faces else "")
+        + f"  protected: {protection.protected} "
+        f"({_pct(protection.protected_rate)})  false regions: {result.false_regions}  "
+        f"images/s: {result.images_per_s}",
+        f"faces >= {RECOGNISABLE_HEIGHT} px: {_pct(protection.recognisable_rate)}",
         "",
         "| face height (px) | faces | protected | rate |",
         "|---|---:|---:|---:|",
     ]
-    for label, row in result["by_height"].items():
-        lines.append(f"| {label} | {row['faces']} | {row['protected']} | {_pct(row['rate'])} |")
-    text = result.get("text")
-    if text:
+    for label, band in protection.by_height.items():
+        lines.append(f"| {label} | {band.faces} | {band.protected} | {_pct(band.rate)} |")
+    text = result.text
+    if text is not None:
         lines += [
             "",
-            f"text >= {READABLE_TEXT_HEIGHT} px: {text['regions_12px_and_up']} regions, covered "
-            f"{_pct(text['covered_rate_12px_and_up'])}; identifying: {text['identifying_12px_and_up']}, covered "
-            f"{_pct(text['identifying_covered_rate_12px_and_up'])}; other: {text['other_12px_and_up']}, left alone "
-            f"by the text stage {_pct(text['other_left_alone_by_text_stage_12px_and_up'])} (by every stage, "
-            f"face regions included: {_pct(text['other_left_alone_rate_12px_and_up'])}); false text regions: "
-            f"{text['false_regions']}",
+            f"text >= {READABLE_TEXT_HEIGHT} px: {text.readable_regions} regions, covered "
+            f"{_pct(text.covered_rate)}; identifying: {text.identifying_regions}, covered "
+            f"{_pct(text.identifying_covered_rate)}; other: {text.other_regions}, left alone "
+            f"by the text stage {_pct(text.other_left_alone_by_text_stage)} (by every stage, "
+            f"face regions included: {_pct(text.other_left_alone_rate)}); false text regions: "
+            f"{text.false_regions}",
         ]
-    if result["images_not_processed"]:
-        lines.append(f"\nnot processed (counted as unprotected): {len(result['images_not_processed'])}")
+    if result.images_not_processed:
+        lines.append(f"\nnot processed (counted as unprotected): {len(result.images_not_processed)}")
     return "\n".join(lines)
 
 
