@@ -456,3 +456,28 @@ def test_rehash_without_resume_is_a_usage_error(tmp_path):
     (tmp_path / "src").mkdir()
     result = run_cli("run", tmp_path / "src", tmp_path / "out", "--rehash")
     assert result.returncode == 2 and "use it with --resume" in result.stderr
+
+
+def test_files_are_processed_as_the_walk_finds_them(tmp_path, monkeypatch):
+    """The first image is done before the walk has found the last file: the driver holds
+    no list of every file of a large tree."""
+    import deid.pipeline
+
+    src = tmp_path / "src"
+    names = copy_photos(src, 4)
+    walked = []
+    discover = deid.pipeline.discover
+
+    def walk(folder):
+        for source in discover(folder):
+            walked.append(source.relative)
+            yield source
+
+    monkeypatch.setattr(deid.pipeline, "discover", walk)
+    seen = []
+    summary = run(src, tmp_path / "out", dataclasses.replace(load_config(FAST), workers=1),
+                  progress=lambda done, total, record: seen.append((len(walked), total, record.status)))
+    assert summary.counts.ok == len(names)
+    first_done = next(found for found, _, status in seen if status == "ok")
+    assert first_done < len(names), "the first image waited for the whole walk"
+    assert seen[-1][1] == len(names)  # the count of files came in by the end

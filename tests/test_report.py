@@ -15,10 +15,10 @@ def _record(name: str, status: str = OK, faces: int = 0) -> ImageRecord:
 def test_records_come_out_in_discovery_order_whatever_order_they_arrive_in(tmp_path, arrival):
     names = ["a.jpg", "b.png", "c.jpg", "d.gif"][: len(arrival)]
     statuses = [OK, FAILED, OK, FAILED]
-    spool = RecordSpool(tmp_path, len(names))
+    spool = RecordSpool(tmp_path)
     for index in arrival:
         spool.add(index, _record(names[index], statuses[index], faces=index))
-    write_report(tmp_path, spool, {"counts": {}})
+    write_report(tmp_path, spool, {"counts": {}}, len(names))
     spool.close()
     assert [r["source"] for r in read_records(tmp_path)] == names
     assert not (tmp_path / SPOOL_FILE).exists()
@@ -27,19 +27,21 @@ def test_records_come_out_in_discovery_order_whatever_order_they_arrive_in(tmp_p
     assert spool.tally.faces == sum(i for i in range(len(names)) if statuses[i] == OK)
 
 
-def test_a_missing_record_is_an_error_not_a_short_report(tmp_path):
-    spool = RecordSpool(tmp_path, 2)
-    spool.add(1, _record("b.jpg"))
-    with pytest.raises(ValueError, match="no record for file 0"):
-        write_report(tmp_path, spool, {})
+@pytest.mark.parametrize("added, missing", [([1], 0), ([0], 1)], ids=["first", "last"])
+def test_a_missing_record_is_an_error_not_a_short_report(tmp_path, added, missing):
+    spool = RecordSpool(tmp_path)
+    for index in added:
+        spool.add(index, _record(f"{index}.jpg"))
+    with pytest.raises(ValueError, match=f"no record for file {missing}"):
+        write_report(tmp_path, spool, {}, 2)
     spool.close()
     assert not (tmp_path / IMAGES_FILE).exists()
 
 
 def test_each_line_is_one_json_record(tmp_path):
-    spool = RecordSpool(tmp_path, 1)
+    spool = RecordSpool(tmp_path)
     spool.add(0, _record("名前 with space.jpg", faces=2))
-    write_report(tmp_path, spool, {})
+    write_report(tmp_path, spool, {}, 1)
     spool.close()
     (line,) = (tmp_path / IMAGES_FILE).read_text(encoding="utf-8").splitlines()
     assert json.loads(line)["source"] == "名前 with space.jpg" and len(json.loads(line)["faces"]) == 2

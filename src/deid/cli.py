@@ -410,11 +410,15 @@ class _Throughput:
         return (done - start[1]) / max(now - start[0], 1e-9)
 
 
-def progress_line(done: int, total: int, failed: int, rate: float | None) -> str:
-    pace = "rate not known yet" if rate is None else (
-        f"{rate:.1f} files/s, about {(total - done) / rate:.0f} s left"
-    )
-    return f"deid: {done}/{total} files, {failed} failed, {pace}"
+def progress_line(done: int, total: int | None, failed: int, rate: float | None) -> str:
+    """``total`` is None while the files are still being counted."""
+    if rate is None:
+        pace = "rate not known yet"
+    elif total is None:
+        pace = f"{rate:.1f} files/s, still counting the files"
+    else:
+        pace = f"{rate:.1f} files/s, about {(total - done) / rate:.0f} s left"
+    return f"deid: {done}/{'?' if total is None else total} files, {failed} failed, {pace}"
 
 
 class _ProgressBar:
@@ -429,7 +433,7 @@ class _ProgressBar:
         self._failed = 0
         self._throughput = _Throughput()
 
-    def update(self, done: int, total: int, record: object) -> None:
+    def update(self, done: int, total: int | None, record: object) -> None:
         self._failed += getattr(record, "status", None) == "failed"
         if not sys.stderr.isatty():
             now = self._clock()
@@ -443,6 +447,8 @@ class _ProgressBar:
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, unit="file", file=sys.stderr)
+        elif self._bar.total != total and total is not None:
+            self._bar.total = total  # the count of files has just come in
         self._bar.update(done - self._bar.n)
 
     def close(self) -> None:

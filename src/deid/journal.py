@@ -84,14 +84,29 @@ def sha256_bytes(data: bytes) -> str:
 
 
 class Journal:
+    """The journal of this run, and with ``resume`` the entries of the run it continues.
+
+    Those are looked up by source path; the driver keeps where each entry's line lies in
+    the file, not the entry, so its memory does not hold every record of a large run."""
+
     def __init__(self, report_dir: Path, resume: bool) -> None:
         path = report_dir / JOURNAL_FILE
-        self.previous = load_journal(path) if resume else {}
+        self._offsets: dict[str, int] = {}
         if resume and path.exists():
             # Rewritten without any line a kill cut short, so appends start on a clean line.
-            with open(path, "wb") as fp:
-                fp.writelines(_line(e) for e in self.previous.values())
-        self._fp: BinaryIO = open(path, "ab" if resume else "wb")
+            self._offsets = _rewrite_whole_lines(path)
+        self._fp: BinaryIO = open(path, "a+b" if resume else "w+b")
+
+    def previous(self, source: str) -> JournalEntry | None:
+        """The latest entry the continued run wrote for ``source``."""
+        offset = self._offsets.get(source)
+        if offset is None:
+            return None
+        self._fp.flush()
+        self._fp.seek(offset)
+        entry = _entry(self._fp.readline())
+        self._fp.seek(0, os.SEEK_END)
+        return entry
 
     def add(self, entry: JournalEntry) -> None:
         self._fp.write(_line(entry))
@@ -104,25 +119,32 @@ class Journal:
         self._fp.close()
 
 
-def load_journal(path: Path) -> dict[str, JournalEntry]:
-    """Entries by source path; a later entry for a source replaces an earlier one."""
-    entries: dict[str, JournalEntry] = {}
+def _rewrite_whole_lines(path: Path) -> dict[str, int]:
+    """Rewrite ``path`` keeping its whole lines; the offset of each source's latest line."""
+    offsets: dict[str, int] = {}
+    kept = path.with_name(path.name + ".tmp")
+    with open(path, "rb") as old, open(kept, "wb") as new:
+        for line in old:
+            entry = _entry(line)
+            if entry is None:
+                continue
+            offsets[entry.record.source] = new.tell()
+            new.write(line if line.endswith(b"\n") else line + b"\n")
+    os.replace(kept, path)
+    return offsets
+
+
+def _entry(line: bytes) -> JournalEntry | None:
+    """The entry of one line; None for a line cut short by a kill."""
     try:
-        lines = path.read_bytes().splitlines()
-    except FileNotFoundError:
-        return entries
-    for line in lines:
-        try:
-            data = json.loads(line)
-            entry = JournalEntry(
-                ImageRecord.from_dict(data["record"]), data["input_sha256"],
-                data["output_sha256"], data["config_sha256"],
-                _stamp(data.get("input_stamp")), _stamp(data.get("output_stamp")),
-            )
-        except (ValueError, KeyError, TypeError):
-            continue  # a line cut short by a kill
-        entries[entry.record.source] = entry
-    return entries
+        data = json.loads(line)
+        return JournalEntry(
+            ImageRecord.from_dict(data["record"]), data["input_sha256"],
+            data["output_sha256"], data["config_sha256"],
+            _stamp(data.get("input_stamp")), _stamp(data.get("output_stamp")),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _stamp(value: Any) -> Stamp | None:

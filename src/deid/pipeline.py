@@ -7,12 +7,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import itertools
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path, PurePosixPath
+from collections.abc import Iterable, Iterator
 from typing import Any, Callable
 
 import numpy as np
@@ -22,7 +25,7 @@ from deid.anonymize import build_anonymizer
 from deid.boxes import Detections
 from deid.config import Config, OutputConfig
 from deid.decode import to_srgb_pixels
-from deid.discover import FAIL, IMAGE, SourceFile, classify, discover
+from deid.discover import FAIL, IMAGE, SourceFile, classify, count_files, discover
 from deid.encode import output_suffix
 from deid.errors import DeidError, UsageError
 from deid.html_report import write_html_report
@@ -38,7 +41,8 @@ from deid.runlock import RunLock, run_id
 from deid.engine import build_engine, engine_name, run_job
 from deid.engine.local import usable_cores
 
-Progress = Callable[[int, int, ImageRecord], None]
+# (files recorded, files in all or None while not yet known, the latest record)
+Progress = Callable[[int, int | None, ImageRecord], None]
 
 
 @dataclass(frozen=True)
@@ -109,46 +113,54 @@ def run(
         report.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DeidError(f"cannot create the report folder {report}: {exc.strerror or exc}") from None
+    total = FileCount(src_dir, sources)
     with RunLock(report):
-        return _run_locked(src_dir, out_dir, report, sources, config, progress, resume, started, started_at, rehash)
+        return _run_locked(
+            src_dir, out_dir, report, sources, total, config, progress, resume, started, started_at, rehash,
+        )
+
+
+class FileCount:
+    """The number of files a run will record, for its progress: known at once for a list;
+    for a folder walked as the run goes, counted by a quicker walk of its own (no file
+    opened) in a thread, None until that ends."""
+
+    def __init__(self, src_dir: Path, sources: Iterable[SourceFile]) -> None:
+        self._count: int | None = len(sources) if isinstance(sources, list) else None
+        if self._count is None:
+            threading.Thread(target=self._walk, args=(src_dir,), daemon=True, name="deid-count").start()
+
+    def _walk(self, src_dir: Path) -> None:
+        self._count = count_files(src_dir)
+
+    def __call__(self) -> int | None:
+        return self._count
 
 
 def _run_locked(
-    src_dir: Path, out_dir: Path, report: Path, sources: list[SourceFile], config: Config,
-    progress: Progress | None, resume: bool, started: float, started_at: str, rehash: bool = False,
+    src_dir: Path, out_dir: Path, report: Path, sources: Iterable[SourceFile], total: Callable[[], int | None],
+    config: Config, progress: Progress | None, resume: bool, started: float, started_at: str, rehash: bool = False,
 ) -> RunSummary:
-    order = {printable_path(s.relative): index for index, s in enumerate(sources)}
-    images = [s for s in sources if s.kind == IMAGE]
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         run = run_id(report, resume)
         set_temp_identity(run)
         _remove_partial_files(out_dir, run)
         clear_report(report)
-        items, clashes = plan_outputs(images, config.output, report)
-        if build_anonymizer(config.anonymize).draws_noise:
-            items = seeded(items, load_or_create_key(report, NOISE_KEY_FILE))
+        planner = OutputPlanner(config.output, report, per_folder=not isinstance(sources, list))
+        noise_key = load_or_create_key(report, NOISE_KEY_FILE) if build_anonymizer(config.anonymize).draws_noise else None
         journal = Journal(report, resume)
+        spool = RecordSpool(report)
     except OSError as exc:
         raise DeidError(f"cannot prepare {out_dir} and {report}: {exc.strerror or exc}") from None
     fingerprint = config_fingerprint(config.to_dict(), _version("deid"))
-    done, todo, redo_reasons = _split_done(items, journal, fingerprint, out_dir, rehash)
-    if config.engine == "local":
-        workers = min(config.workers or usable_cores(), max(len(todo), 1))
-    else:
-        workers = config.workers
-    engine = build_engine(engine_name(config.engine, config.workers), workers, config.device, config.ray_address)
-
-    try:
-        spool = RecordSpool(report, len(sources))
-    except OSError as exc:
-        raise DeidError(f"cannot write in the report folder {report}: {exc.strerror or exc}") from None
     tally = spool.tally
+    kept, redo_reasons, images, discovered = 0, Counter(), 0, 0
 
-    def record(rec: ImageRecord) -> None:
-        spool.add(order[printable_path(rec.source)], rec)
+    def record(index: int, rec: ImageRecord) -> None:
+        spool.add(index, rec)
         if progress:
-            progress(tally.inputs, len(sources), rec)
+            progress(tally.inputs, total(), rec)
 
     def finished(result: FileResult) -> None:
         if result.input_sha256 is not None:
@@ -156,19 +168,50 @@ def _run_locked(
                 result.record, result.input_sha256, result.output_sha256, fingerprint,
                 result.input_stamp, result.output_stamp,
             ))
-        record(result.record)
+        record(result.index, result.record)
+
+    def work() -> Iterator[WorkItem]:
+        """The images to process, as discovery finds them; every other file is recorded
+        on the way (skipped, failed, or kept from the run this one resumes)."""
+        nonlocal kept, images, discovered
+        for index, source in enumerate(sources):
+            discovered = index + 1
+            if source.kind != IMAGE:
+                status = FAILED if source.kind == FAIL else SKIPPED
+                record(index, ImageRecord(source.relative, None, status, error=source.reason))
+                continue
+            images += 1
+            item = planner.plan(source, index)
+            if isinstance(item, FileResult):  # its output name is taken
+                record(index, item.record)
+                continue
+            if noise_key is not None:
+                item = seeded(item, noise_key)
+            if resume:
+                entry = journal.previous(printable_path(source.relative))
+                reason = _redo_reason(item, entry, fingerprint, out_dir, rehash)
+                if reason is None:
+                    kept += 1
+                    record(index, entry.record)
+                    continue
+                redo_reasons[reason] += 1
+            yield item
+
+    items = work()
+    if config.engine == "local":
+        # As many workers as there is work for, up to the cores: a run of three photos on
+        # a 64-core machine starts three, not 64 that each load the models.
+        cores = config.workers or usable_cores()
+        first = list(itertools.islice(items, cores))
+        workers = max(1, min(cores, len(first)))
+        items = itertools.chain(first, items)
+    else:
+        workers = config.workers
+    engine = build_engine(engine_name(config.engine, config.workers), workers, config.device, config.ray_address)
 
     with spool:
         try:
-            for source in sources:
-                if source.kind != IMAGE:
-                    status = FAILED if source.kind == FAIL else SKIPPED
-                    record(ImageRecord(source.relative, None, status, error=source.reason))
-            for result in clashes:
-                record(result.record)
-            for entry in done:
-                record(entry.record)
-            runtime = run_job(FileJob(config, out_dir, run), todo, finished, engine)
+            runtime = run_job(FileJob(config, out_dir, run), items, finished, engine)
         except OSError as exc:
             raise DeidError(
                 f"cannot write the run journal in {report}: {exc.strerror or exc}; "
@@ -179,7 +222,8 @@ def _run_locked(
         warnings = _warnings(config, runtime)
         if not images:
             warnings.append(
-                f"no image found in {src_dir}" + (f" ({len(sources)} files, none of them an image)" if sources else " (it is empty)")
+                f"no image found in {src_dir}"
+                + (f" ({tally.inputs} files, none of them an image)" if tally.inputs else " (it is empty)")
                 + "; check the path"
             )
         summary = RunSummary(
@@ -204,37 +248,17 @@ def _run_locked(
             source_dir_absolute=str(src_dir.resolve()),
             started_at=started_at,
             command=[printable_path(arg) for arg in sys.argv],
-            resumed=len(done),
-            resume=Resumed(len(done), dict(redo_reasons.most_common())) if resume else None,
+            resumed=kept,
+            resume=Resumed(kept, dict(redo_reasons.most_common())) if resume else None,
         )
         try:
-            write_report(report, spool, summary.to_json())
+            write_report(report, spool, summary.to_json(), discovered)
             write_html_report(report, out_dir, config.output.max_pixels)
         except OSError as exc:
             raise DeidError(
                 f"cannot write the report in {report}: {exc.strerror or exc}; free space and rerun with --resume"
             ) from None
     return summary
-
-
-def _split_done(
-    items: list[WorkItem], journal: Journal, fingerprint: str, out_dir: Path, rehash: bool = False,
-) -> tuple[list[JournalEntry], list[WorkItem], Counter[str]]:
-    """Journal entries still valid for a resumed run, the images left to process, and why
-    each was not kept. An entry holds when the image was written, with the same config,
-    from the same input content, and its output is still there unchanged; failed images
-    are tried again. A file with the stamp the journal recorded is not read (deid.journal);
-    ``rehash`` reads every one."""
-    done, todo, why = [], [], Counter()
-    for item in items:
-        entry = journal.previous.get(printable_path(item.source.relative))
-        reason = _redo_reason(item, entry, fingerprint, out_dir, rehash)
-        if reason is None:
-            done.append(entry)
-        else:
-            todo.append(item)
-            why[reason] += 1
-    return done, todo, why
 
 
 def _redo_reason(
@@ -278,25 +302,50 @@ def _remove_partial_files(out_dir: Path, run: str) -> None:
             path.unlink()
 
 
+class OutputPlanner:
+    """The output path of each image, decided before any is written. Two inputs that would
+    land on one name (photo.heic and photo.jpg, converted to JPEG) are not both written:
+    the second is reported as failed. Names can only meet within one output folder, which
+    discovery fills from one source folder at a time; with ``per_folder`` the names taken
+    are kept for the current folder only, so that memory does not grow with the run (a
+    list of files in the user's order keeps them all)."""
+
+    def __init__(self, config: OutputConfig, report_dir: Path, per_folder: bool = True) -> None:
+        key = load_or_create_key(report_dir, KEY_FILE) if config.rename == "hash" else b""
+        self._config = config
+        self._namer = OutputNamer(config.rename, key)
+        self._per_folder = per_folder
+        self._folder: PurePosixPath | None = None
+        self._taken: dict[str, str] = {}
+        self._images = 0
+
+    def plan(self, source: SourceFile, index: int) -> WorkItem | FileResult:
+        suffix = output_suffix(PurePosixPath(source.relative).suffix, source.format or "", self._config)
+        output = self._namer.stem(source.relative, self._images).as_posix() + suffix
+        self._images += 1
+        if self._config.rename == "sequential":
+            return WorkItem(source, output, index=index)  # numbered: no name can repeat
+        folder = PurePosixPath(output).parent
+        if self._per_folder and folder != self._folder:
+            self._folder, self._taken = folder, {}
+        if output.lower() in self._taken:
+            return failed_result(
+                source, f"its output name {printable_path(output)} is already taken by "
+                f"{printable_path(self._taken[output.lower()])}", index,
+            )
+        self._taken[output.lower()] = source.relative
+        return WorkItem(source, output, index=index)
+
+
 def plan_outputs(
     images: list[SourceFile], config: OutputConfig, report_dir: Path
 ) -> tuple[list[WorkItem], list[FileResult]]:
-    """The output path of every image, decided before any is written. Two inputs that
-    would land on one name (photo.heic and photo.jpg, converted to JPEG) are not both
-    written: the second is reported as failed."""
-    key = load_or_create_key(report_dir, KEY_FILE) if config.rename == "hash" else b""
-    namer = OutputNamer(config.rename, key)
-    items, clashes, taken = [], [], {}
+    """Every image's output (``OutputPlanner``), and the failure of each whose name is taken."""
+    planner = OutputPlanner(config, report_dir, per_folder=False)
+    items, clashes = [], []
     for index, source in enumerate(images):
-        suffix = output_suffix(PurePosixPath(source.relative).suffix, source.format or "", config)
-        output = namer.stem(source.relative, index).as_posix() + suffix
-        if output.lower() in taken:
-            clashes.append(failed_result(
-                source, f"its output name {printable_path(output)} is already taken by {printable_path(taken[output.lower()])}"
-            ))
-            continue
-        taken[output.lower()] = source.relative
-        items.append(WorkItem(source, output))
+        planned = planner.plan(source, index)
+        (clashes if isinstance(planned, FileResult) else items).append(planned)
     return items, clashes
 
 
@@ -306,12 +355,9 @@ NOISE_KEY_FILE = "noise.key"
 SEED_BYTES = 8
 
 
-def seeded(items: list[WorkItem], key: bytes) -> list[WorkItem]:
-    """Each image's noise seed, from the key and its path in SRC."""
-    return [
-        dataclasses.replace(item, seed=int.from_bytes(keyed_digest(key, item.source.relative)[:SEED_BYTES], "big"))
-        for item in items
-    ]
+def seeded(item: WorkItem, key: bytes) -> WorkItem:
+    """The image's noise seed, from the key and its path in SRC."""
+    return dataclasses.replace(item, seed=int.from_bytes(keyed_digest(key, item.source.relative)[:SEED_BYTES], "big"))
 
 
 @dataclass(frozen=True)
@@ -332,7 +378,7 @@ def plan_run(
     import tempfile
 
     config = config or Config()
-    sources = list_sources(Path(src), files)
+    sources = list(list_sources(Path(src), files))  # its lines are all kept anyway
     images = [s for s in sources if s.kind == IMAGE]
     with tempfile.TemporaryDirectory() as scratch:
         items, clashes = plan_outputs(images, config.output, Path(scratch))
@@ -363,9 +409,10 @@ def plan_run(
     return RunPlan(lines, status[FAILED])
 
 
-def list_sources(src: Path, files: list[str | Path] | None) -> list[SourceFile]:
-    """Every file under the folder ``src``; the image ``src`` alone; or the ``files`` of
-    ``src`` (absolute, or relative to it), in the order given."""
+def list_sources(src: Path, files: list[str | Path] | None) -> Iterable[SourceFile]:
+    """Every file under the folder ``src``, as the walk finds them (a generator: a large
+    tree is never held whole); the image ``src`` alone; or the ``files`` of ``src``
+    (absolute, or relative to it), in the order given (a list)."""
     if not src.exists():
         raise UsageError(f"source {src} does not exist; give the folder of images (or one image) to sanitize")
     if src.is_file():
@@ -375,7 +422,7 @@ def list_sources(src: Path, files: list[str | Path] | None) -> list[SourceFile]:
     if not src.is_dir():
         raise UsageError(f"source {src} is neither a folder nor a file")
     if files is None:
-        return list(discover(src))
+        return discover(src)
     root, listed = src.resolve(), []
     for name in files:
         path = Path(name) if Path(name).is_absolute() else src / name

@@ -76,6 +76,8 @@ class WorkItem:
     # Seeds the noise of the modes that draw it, so that the file comes out the same
     # whenever this run (or its resumption) processes it; None draws fresh noise.
     seed: int | None = None
+    # The file's place in discovery order: where its record goes in the report.
+    index: int = -1
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class FileResult:
     output_sha256: str | None  # None when nothing was written
     input_stamp: Stamp | None = None  # the input's stamp before it was read (deid.journal)
     output_stamp: Stamp | None = None  # the output's stamp once written
+    index: int = -1  # the work item's
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,7 @@ class FileJob(Job[WorkItem, FileResult]):
         return FileRunner(cached_stages(self.config, THREADS_PER_WORKER), self.out_dir)
 
     def failed(self, item: WorkItem, reason: str) -> FileResult:
-        return failed_result(item.source, reason)
+        return failed_result(item.source, reason, item.index)
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,7 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
         write_atomic(out_dir / output, encoded)
         output_stamp = file_stamp(out_dir / output)
     except Exception as exc:  # fail closed: whatever broke, this file is not written
-        return _failed(source, failure_reason(exc), input_sha256)
+        return _failed(source, failure_reason(exc), input_sha256, item.index)
     height, width = frames[0].shape[:2]
     record = ImageRecord(
         source=source.relative,
@@ -243,7 +246,7 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
         ],
         metadata_found=decoded.metadata_found,
     )
-    return FileResult(record, input_sha256, sha256_bytes(encoded), input_stamp, output_stamp)
+    return FileResult(record, input_sha256, sha256_bytes(encoded), input_stamp, output_stamp, item.index)
 
 
 def _face_records(faces: Detections, regions: np.ndarray, shape: tuple[int, ...], frame: int) -> list[FaceRecord]:
@@ -272,9 +275,10 @@ def _text_records(texts: Detections, regions: np.ndarray, shape: tuple[int, ...]
     ]
 
 
-def failed_result(source: SourceFile, reason: str) -> FileResult:
-    return _failed(source, reason, None)
+def failed_result(source: SourceFile, reason: str, index: int = -1) -> FileResult:
+    return _failed(source, reason, None, index)
 
 
-def _failed(source: SourceFile, reason: str, input_sha256: str | None) -> FileResult:
-    return FileResult(ImageRecord(source=source.relative, output=None, status=FAILED, error=reason), input_sha256, None)
+def _failed(source: SourceFile, reason: str, input_sha256: str | None, index: int) -> FileResult:
+    record = ImageRecord(source=source.relative, output=None, status=FAILED, error=reason)
+    return FileResult(record, input_sha256, None, index=index)

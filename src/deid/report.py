@@ -135,23 +135,30 @@ class Tally:
 
 
 class RecordSpool:
-    """Records of one run, by their file's position in discovery order (0..count-1)."""
+    """Records of one run, by their file's position in discovery order (0, 1, ...; the
+    number of files need not be known in advance). The driver keeps 8 bytes a file (where
+    its record lies in the spool file), not the record."""
 
-    def __init__(self, report_dir: Path, count: int) -> None:
+    def __init__(self, report_dir: Path) -> None:
         self._path = report_dir / SPOOL_FILE
         self._file = open(self._path, "w+b")  # noqa: SIM115 - closed by close()
-        self._offsets = array.array("q", [-1]) * count
+        self._offsets = array.array("q")
         self._end = 0  # counted, not asked: a seek per record would flush the write buffer
         self.tally = Tally()
 
     def add(self, index: int, record: ImageRecord) -> None:
         line = json.dumps(record.to_dict(), ensure_ascii=False).encode("utf-8") + b"\n"
+        if index >= len(self._offsets):
+            self._offsets.extend([-1] * (index + 1 - len(self._offsets)))
         self._offsets[index] = self._end
         self._end += self._file.write(line)
         self.tally.add(record, index)
 
-    def ordered_lines(self) -> Iterator[bytes]:
+    def ordered_lines(self, count: int) -> Iterator[bytes]:
+        """The records of files 0 .. ``count`` - 1, in that order; a missing one is an error."""
         self._file.flush()
+        if len(self._offsets) < count:
+            self._offsets.extend([-1] * (count - len(self._offsets)))
         for index, offset in enumerate(self._offsets):
             if offset < 0:
                 raise ValueError(f"no record for file {index} of the run")
@@ -169,8 +176,9 @@ class RecordSpool:
         self.close()
 
 
-def write_report(report_dir: Path, spool: RecordSpool, summary: dict[str, Any]) -> None:
-    write_atomic(report_dir / IMAGES_FILE, spool.ordered_lines())
+def write_report(report_dir: Path, spool: RecordSpool, summary: dict[str, Any], count: int) -> None:
+    """``images.jsonl`` with the records of the run's ``count`` files, and ``summary.json``."""
+    write_atomic(report_dir / IMAGES_FILE, spool.ordered_lines(count))
     text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
     write_atomic(report_dir / SUMMARY_FILE, text.encode("utf-8"))
 
