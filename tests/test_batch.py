@@ -481,3 +481,33 @@ def test_files_are_processed_as_the_walk_finds_them(tmp_path, monkeypatch):
     first_done = next(found for found, _, status in seen if status == "ok")
     assert first_done < len(names), "the first image waited for the whole walk"
     assert seen[-1][1] == len(names)  # the count of files came in by the end
+
+
+def test_a_finished_runs_journal_points_into_the_report_and_resumes_through_a_second_stop(tmp_path):
+    """At its end a run folds its journal: no second copy of each record, only where the
+    record lies in images.jsonl. A resume that is stopped before its end leaves that
+    report where the journal still finds it, and the next resume keeps every file."""
+    from deid.journal import JOURNAL_FILE, PREVIOUS_IMAGES_FILE, Journal
+
+    src, out, report = tmp_path / "src", tmp_path / "out", tmp_path / "out.report"
+    names = copy_photos(src, 2)
+    config = load_config(FAST)
+    run(src, out, config)
+    images = (report / "images.jsonl").read_bytes()
+    lines = [json.loads(line) for line in (report / JOURNAL_FILE).read_text().splitlines()]
+    assert len(lines) == len(names) and all("record" not in line for line in lines)
+    for line in lines:
+        record = json.loads(images[line["report_offset"]:].split(b"\n", 1)[0])
+        assert record["source"] == line["source"]
+
+    # A resume stopped before its end: the journal opened, nothing folded.
+    stopped = Journal(report, resume=True)
+    assert stopped.previous(names[0]).record.source == names[0]
+    stopped.close()
+    assert (report / PREVIOUS_IMAGES_FILE).exists() and not (report / "images.jsonl").exists()
+
+    summary = run(src, out, config, resume=True)
+    assert summary.resumed == len(names)
+    assert (report / "images.jsonl").read_bytes() == images
+    assert not (report / PREVIOUS_IMAGES_FILE).exists()
+    assert run(src, out, config, resume=True).resumed == len(names)

@@ -146,10 +146,11 @@ def _run_locked(
         run = run_id(report, resume)
         set_temp_identity(run)
         _remove_partial_files(out_dir, run)
+        # Before the report is cleared: a resumed run's journal may point into it.
+        journal = Journal(report, resume)
         clear_report(report)
         planner = OutputPlanner(config.output, report, per_folder=not isinstance(sources, list))
         noise_key = load_or_create_key(report, NOISE_KEY_FILE) if build_anonymizer(config.anonymize).draws_noise else None
-        journal = Journal(report, resume)
         spool = RecordSpool(report)
     except OSError as exc:
         raise DeidError(f"cannot prepare {out_dir} and {report}: {exc.strerror or exc}") from None
@@ -164,7 +165,7 @@ def _run_locked(
 
     def finished(result: FileResult) -> None:
         if result.input_sha256 is not None:
-            journal.add(JournalEntry(
+            journal.add(result.index, JournalEntry(
                 result.record, result.input_sha256, result.output_sha256, fingerprint,
                 result.input_stamp, result.output_stamp,
             ))
@@ -192,6 +193,7 @@ def _run_locked(
                 reason = _redo_reason(item, entry, fingerprint, out_dir, rehash)
                 if reason is None:
                     kept += 1
+                    journal.keep(index, printable_path(source.relative))
                     record(index, entry.record)
                     continue
                 redo_reasons[reason] += 1
@@ -209,7 +211,7 @@ def _run_locked(
         workers = config.workers
     engine = build_engine(engine_name(config.engine, config.workers), workers, config.device, config.ray_address)
 
-    with spool:
+    with spool, contextlib.closing(journal):
         try:
             runtime = run_job(FileJob(config, out_dir, run), items, finished, engine)
         except OSError as exc:
@@ -217,8 +219,6 @@ def _run_locked(
                 f"cannot write the run journal in {report}: {exc.strerror or exc}; "
                 "free space and rerun with --resume"
             ) from None
-        finally:
-            journal.close()
         warnings = _warnings(config, runtime)
         if not images:
             warnings.append(
@@ -252,7 +252,7 @@ def _run_locked(
             resume=Resumed(kept, dict(redo_reasons.most_common())) if resume else None,
         )
         try:
-            write_report(report, spool, summary.to_json(), discovered)
+            journal.fold(write_report(report, spool, summary.to_json(), discovered))
             write_html_report(report, out_dir, config.output.max_pixels)
         except OSError as exc:
             raise DeidError(

@@ -176,11 +176,22 @@ class RecordSpool:
         self.close()
 
 
-def write_report(report_dir: Path, spool: RecordSpool, summary: dict[str, Any], count: int) -> None:
-    """``images.jsonl`` with the records of the run's ``count`` files, and ``summary.json``."""
-    write_atomic(report_dir / IMAGES_FILE, spool.ordered_lines(count))
+def write_report(report_dir: Path, spool: RecordSpool, summary: dict[str, Any], count: int) -> array.array:
+    """``images.jsonl`` with the records of the run's ``count`` files, and ``summary.json``;
+    returns where each file's record starts in ``images.jsonl``."""
+    offsets = array.array("q")
+
+    def counted(lines: Iterator[bytes]) -> Iterator[bytes]:
+        position = 0
+        for line in lines:
+            offsets.append(position)
+            position += len(line)
+            yield line
+
+    write_atomic(report_dir / IMAGES_FILE, counted(spool.ordered_lines(count)))
     text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
     write_atomic(report_dir / SUMMARY_FILE, text.encode("utf-8"))
+    return offsets
 
 
 def read_records(report_dir: Path) -> list[dict[str, Any]]:
