@@ -27,6 +27,7 @@ import hashlib
 import html
 import json
 import os
+import posixpath
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -88,12 +89,13 @@ def write_html_report(report_dir: Path, out_dir: Path, max_pixels: int) -> Path 
     verify_path = report_dir / VERIFY_FILE
     verified = VerifyReport.from_json(json.loads(verify_path.read_text(encoding="utf-8"))) if verify_path.is_file() else None
     findings = VerifyFindings.of(verified)
+    links = ImageLinks.between(report_dir, Path(out_dir), max_pixels)
     gallery = Gallery(report_dir / PAGES_DIR, report_token(report_dir))
     tally = ChartTally()
     for index, record in enumerate(read_records(report_dir)):
         tally.add(record)
         if record["status"] != SKIPPED:
-            gallery.add(gallery_item(record, index, findings, report_dir, Path(out_dir), max_pixels))
+            gallery.add(gallery_item(record, index, findings, links))
     gallery.finish()
     page = render(summary, verified, tally, gallery)
     write_atomic(report_dir / HTML_FILE, page.encode("utf-8"))
@@ -147,10 +149,7 @@ class VerifyFindings:
         )
 
 
-def gallery_item(
-    record: dict[str, Any], index: int, findings: VerifyFindings, report_dir: Path, out_dir: Path,
-    max_pixels: int,
-) -> dict[str, Any]:
+def gallery_item(record: dict[str, Any], index: int, findings: VerifyFindings, links: ImageLinks) -> dict[str, Any]:
     item: dict[str, Any] = {"n": index, "source": record["source"], "status": record["status"]}
     if record["status"] == FAILED:
         item["error"] = record.get("error") or ""
@@ -162,7 +161,7 @@ def gallery_item(
     output = record["output"]
     src, thumb_error = None, None
     try:
-        src = image_link(report_dir, out_dir, output, max_pixels)
+        src = links.link(output)
     except (ImageError, OSError) as exc:
         # A missing picture must not stop the report; the page says why it is missing.
         thumb_error = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
@@ -266,18 +265,33 @@ def page_file_name(file_index: int) -> str:
     return f"{file_index:04d}.js"
 
 
-def image_link(report_dir: Path, out_dir: Path, output: str, max_pixels: int) -> str:
-    """A relative URL from the report folder to the output file, or to a thumbnail of it
-    for a format browsers cannot show. Raises ImageError or OSError when the thumbnail
-    cannot be made."""
-    path = out_dir / PurePosixPath(output)
-    if PurePosixPath(output).suffix.lower() not in BROWSER_SUFFIXES:
-        path = thumbnail(report_dir, path, output, max_pixels)
-    try:
-        relative = os.path.relpath(path.resolve(), report_dir.resolve())
-    except ValueError:  # another drive: no relative path exists
-        return path.resolve().as_uri()
-    return quote(PurePosixPath(Path(relative).as_posix()).as_posix())
+@dataclass(frozen=True)
+class ImageLinks:
+    """URLs, relative to the report folder, of the outputs or of thumbnails made from them."""
+
+    report_dir: Path
+    out_dir: Path
+    max_pixels: int
+    out_url: str  # OUT's URL from the report folder, ending in "/"
+
+    @classmethod
+    def between(cls, report_dir: Path, out_dir: Path, max_pixels: int) -> ImageLinks:
+        # Resolved once, not per output: resolving a path reads each of its folders, which
+        # was most of the report's time on runs of many files.
+        try:
+            relative = os.path.relpath(out_dir.resolve(), report_dir.resolve())
+            out_url = quote(Path(relative).as_posix()) + "/"
+        except ValueError:  # another drive: no relative path exists
+            out_url = out_dir.resolve().as_uri() + "/"
+        return cls(report_dir, out_dir, max_pixels, out_url)
+
+    def link(self, output: str) -> str:
+        """The output file's URL, or a thumbnail's for a format browsers cannot show.
+        Raises ImageError or OSError when the thumbnail cannot be made."""
+        if posixpath.splitext(output)[1].lower() in BROWSER_SUFFIXES:
+            return self.out_url + quote(output)
+        thumb = thumbnail(self.report_dir, self.out_dir / PurePosixPath(output), output, self.max_pixels)
+        return quote(thumb.relative_to(self.report_dir).as_posix())
 
 
 def thumbnail(report_dir: Path, path: Path, output: str, max_pixels: int) -> Path:
