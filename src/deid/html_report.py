@@ -7,14 +7,18 @@ detections, text, findings of ``deid verify``) and paged. Every picture in it co
 OUT: the page links the output files (or thumbnails made from them, for formats a browser
 cannot show), never an original.
 
-The page stays the same size whatever the number of files. Inlined in it are the first
-``ITEMS_PER_FILE`` items and the review queue (every item that needs a look: failed, unsure,
-text covered, found by verify, no thumbnail), so those open at once and a small run needs
-nothing beside the page. Every later item is in ``pages/NNNN.js``, ``ITEMS_PER_FILE`` to a
+The page's size follows what needs review, not the number of files. Inlined in it are the
+first ``ITEMS_PER_FILE`` items and the review queue (every item that needs a look: failed,
+unsure, text covered, found by verify, no thumbnail), so those open at once and a small run
+needs nothing beside the page. Every later item is in ``pages/NNNN.js``, ``ITEMS_PER_FILE`` to a
 file in discovery order, which the page loads when the gallery reaches it. They are scripts
 that call ``deidPage(token, index, items)``, not JSON: a page opened from ``file://`` may
-not fetch() local files in Chromium, but may load scripts. The report is written in one
-pass over ``images.jsonl``: page files as it goes, the charts as running counts.
+not fetch() local files in Chromium, but may load scripts. The page's Content Security
+Policy runs its own script (by its hash) and the scripts that script inserts
+('strict-dynamic'), and no other: on a file:// page Chromium lets 'self' match any file:
+URL on the machine, like file: itself, so neither would narrow what may run. The report is
+written in one pass over ``images.jsonl``: page files as it goes, the charts as running
+counts.
 
 The page's template, style sheet and script are package data (``deid/html``); this module
 prepares the data they show and inlines all three into the one file.
@@ -65,8 +69,9 @@ THUMB_SIDE = 480
 LOW_SCORE = 0.5
 PAGE_SIZE = 48
 # Gallery items per page file (and inlined ahead of the review queue). An item is about
-# 280 bytes, so a file is about 280 KB: Chromium parses one in a few milliseconds, and the
-# 48 cards of a gallery page come from one file, or two where a page straddles them.
+# 260 bytes, so a file is about 260 KB, which Chromium reads and shows in well under half a
+# second (scripts/bench_html_report.py, the last page of "All"); the 48 cards of a gallery
+# page come from one file, or two where a page straddles them.
 ITEMS_PER_FILE = 1000
 PAGE_FILE_NAME = re.compile(r"(\d{4,})\.js")
 HEIGHT_BINS = [(0, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, None)]
@@ -74,7 +79,9 @@ FACES_PER_IMAGE_BINS = [(0, 1), (1, 2), (2, 3), (3, 5), (5, 10), (10, 20), (20, 
 # The gallery's filters besides "all" and "noface" (report.js has the same tests): each is
 # part of the review queue ("review"), which the page holds whole.
 REVIEW_FILTERS = ("failed", "low", "text", "residual", "nothumb")
-PAGED_FILTERS = ("all", "noface")
+# The filters the page counts file by file, to find their items in the page files ("all"
+# needs no count: every file but the last holds ITEMS_PER_FILE).
+FILE_COUNTED_FILTERS = ("noface",)
 
 
 def write_html_report(report_dir: Path, out_dir: Path, max_pixels: int) -> Path | None:
@@ -214,7 +221,7 @@ class Gallery:
     counts: Counter[str] = field(default_factory=Counter)  # items per filter
     # Items per filter in each page file (file 0 being the inlined one), for the filters
     # the page cannot answer from its inlined items alone.
-    file_counts: dict[str, list[int]] = field(default_factory=lambda: {name: [] for name in PAGED_FILTERS})
+    file_counts: dict[str, list[int]] = field(default_factory=lambda: {name: [] for name in FILE_COUNTED_FILTERS})
     total: int = 0
     _pending: list[dict[str, Any]] = field(default_factory=list)
 
