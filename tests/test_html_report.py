@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -12,10 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SAMPLE_DATA, run_cli
-from deid.html_report import PAGE_SIZE
+from conftest import PROJECT, SAMPLE_DATA, run_cli
+from deid.config import OutputConfig
+from deid.html_report import ITEMS_PER_FILE, PAGE_SIZE, write_html_report
 
-FILTERS = ("all", "failed", "noface", "low", "residual")
+sys.path.insert(0, str(PROJECT / "scripts"))
+
+FILTERS = ("review", "all", "failed", "noface", "low", "text", "residual")
 
 
 def open_report(browser, report_dir: Path) -> None:
@@ -28,19 +32,27 @@ def console_errors(browser) -> list[dict]:
     return [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
 
 
-def expected_counts(report_dir: Path) -> dict[str, int]:
+def expected_counts(report_dir: Path, unthumbed: frozenset[str] = frozenset()) -> dict[str, int]:
+    """What each filter should count; ``unthumbed``: the outputs whose thumbnail cannot be made."""
     records = [json.loads(line) for line in (report_dir / "images.jsonl").read_text().splitlines()]
     shown = [r for r in records if r["status"] != "skipped"]
     verify_path = report_dir / "verify.json"
     residual = set()
     if verify_path.exists():
-        residual = {f["output"] for f in json.loads(verify_path.read_text())["residual_faces"]}
+        verified = json.loads(verify_path.read_text())
+        residual = {f["output"] for key in ("residual_faces", "residual_tags", "unreadable") for f in verified[key]}
+    ok = [r for r in shown if r["status"] == "ok"]
+    failed = {r["source"] for r in shown if r["status"] == "failed"}
+    low = {r["output"] for r in ok if any(f["score"] < 0.5 for f in r["faces"])}
+    text = {r["output"] for r in ok if r.get("texts")}
     return {
         "all": len(shown),
-        "failed": sum(r["status"] == "failed" for r in shown),
-        "noface": sum(r["status"] == "ok" and not r["faces"] for r in shown),
-        "low": sum(r["status"] == "ok" and any(f["score"] < 0.5 for f in r["faces"]) for r in shown),
-        "residual": sum(r["output"] in residual for r in shown),
+        "failed": len(failed),
+        "noface": sum(not r["faces"] for r in ok),
+        "low": len(low),
+        "text": len(text),
+        "residual": sum(r["output"] in residual for r in ok),
+        "review": len(failed) + sum(r["output"] in low | text | residual | unthumbed for r in ok),
     }
 
 
@@ -200,3 +212,206 @@ def test_thumbnails_are_made_under_the_runs_pixel_limit(tmp_path, monkeypatch):
         (tmp_path / "out.report" / "index.html").read_text().split('id="gallery-data">')[1].split("</script>")[0]
     )["items"]
     assert item["src"].startswith("thumbs/") and "thumbError" not in item
+
+
+# A synthetic run of a few thousand files (scripts/bench_html_report.py writes its report
+# directly, without detection): three page files' worth, the first inlined.
+SYNTHETIC_FILES = 2500
+# Files of each kind the review queue holds, the same in every synthetic run.
+SYNTHETIC_REVIEW = 8
+
+
+def synthetic(folder: Path, count: int) -> tuple[Path, Path]:
+    from bench_html_report import synthetic_report
+
+    return synthetic_report(folder, count, SYNTHETIC_REVIEW)
+
+
+def unthumbed(report_dir: Path) -> frozenset[str]:
+    """The synthetic run's outputs left unwritten, whose thumbnails cannot be made."""
+    records = [json.loads(line) for line in (report_dir / "images.jsonl").read_text().splitlines()]
+    return frozenset(r["output"] for r in records if (r["output"] or "").endswith(".tif"))
+
+
+def card_names(browser) -> list[str]:
+    return browser.execute_script(
+        'return Array.from(document.querySelectorAll("#gallery .card .name"), function (e) { return e.textContent; })'
+    )
+
+
+def press(browser, key: str) -> None:
+    """Press a key on the page: "ARROW_RIGHT", "END", "HOME"."""
+    from selenium.webdriver.common.keys import Keys
+
+    browser.find_element("tag name", "body").send_keys(getattr(Keys, key))
+
+
+def wait_until(browser, condition) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 10, poll_frequency=0.02).until(condition)
+
+
+def wait_for_page(browser, page: int, pages: int) -> None:
+    """Until the gallery shows page ``page`` of ``pages`` with its page files read."""
+    wait_until(browser, lambda driver: driver.execute_script(
+        'return document.getElementById("page-info").textContent === arguments[0]'
+        ' && document.getElementById("gallery").getAttribute("aria-busy") === "false"', f"page {page} of {pages}"))
+
+
+def walk(browser, name: str) -> list[str]:
+    """Every card name of a filter, turning its pages with the arrow key."""
+    browser.find_element("css selector", f'.filters button[data-filter="{name}"]').click()
+    pages = int(browser.find_element("id", "page-info").text.split(" of ")[1])
+    names = []
+    for page in range(1, pages + 1):
+        if page > 1:
+            press(browser, "ARROW_RIGHT")
+        wait_for_page(browser, page, pages)
+        names += card_names(browser)
+    return names
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory) -> Path:
+    report_dir, out = synthetic(tmp_path_factory.mktemp("synthetic"), SYNTHETIC_FILES)
+    assert write_html_report(report_dir, out, OutputConfig.max_pixels) == report_dir / "index.html"
+    return report_dir
+
+
+def test_the_page_stays_the_same_size_as_the_run_grows(synthetic_run, tmp_path):
+    """Past the first file's worth, items live in page files: four times the files, the
+    same review queue, and index.html grows by a few bytes of counts."""
+    report_dir, out = synthetic(tmp_path, 4 * SYNTHETIC_FILES)
+    write_html_report(report_dir, out, OutputConfig.max_pixels)
+    small, large = ((d / "index.html").stat().st_size for d in (synthetic_run, report_dir))
+    assert large < small * 1.05, (small, large)
+    shown = expected_counts(report_dir)["all"]
+    assert sorted(p.name for p in (report_dir / "pages").iterdir()) == [
+        f"{index:04d}.js" for index in range(1, -(-shown // ITEMS_PER_FILE))
+    ]
+
+
+def test_page_files_are_written_while_the_records_are_read(tmp_path, monkeypatch):
+    """The report is one pass over images.jsonl: a page file is on disk before the last
+    record is read, so the records are never all held at once."""
+    import deid.html_report
+
+    report_dir, out = synthetic(tmp_path, 3 * ITEMS_PER_FILE)
+    read = deid.html_report.read_records
+    on_disk_when_read = []
+
+    def watched(folder: Path):
+        for index, record in enumerate(read(folder)):
+            if index == 3 * ITEMS_PER_FILE - 1:  # the last record
+                on_disk_when_read.append((report_dir / "pages" / "0001.js").is_file())
+            yield record
+
+    monkeypatch.setattr(deid.html_report, "read_records", watched)
+    write_html_report(report_dir, out, OutputConfig.max_pixels)
+    assert on_disk_when_read == [True]
+
+
+def test_the_review_queue_is_inlined_and_shown_first(browser, synthetic_run):
+    open_report(browser, synthetic_run)
+    expected = expected_counts(synthetic_run, unthumbed(synthetic_run))
+    assert expected["review"] >= 5 * SYNTHETIC_REVIEW
+    pressed = browser.find_element("css selector", '.filters button[aria-pressed="true"]')
+    assert pressed.get_attribute("data-filter") == "review"
+    assert pressed.text == f"Needs review ({expected['review']})"
+    assert int(browser.find_element("id", "gallery-count").text) == expected["review"]
+    records = [json.loads(line) for line in (synthetic_run / "images.jsonl").read_text().splitlines()]
+    verified = json.loads((synthetic_run / "verify.json").read_text())
+    found = {f["output"] for key in ("residual_faces", "residual_tags") for f in verified[key]}
+    found |= unthumbed(synthetic_run)
+    needs_review = [
+        index for index, r in enumerate(records)
+        if r["status"] == "failed" or (r["status"] == "ok" and (
+            r.get("texts") or any(f["score"] < 0.5 for f in r["faces"]) or r["output"] in found))
+    ]
+    assert len(needs_review) == expected["review"]
+    items = gallery_data(browser)["items"]
+    assert set(needs_review) <= {item["n"] for item in items}
+    assert sum("thumbError" in item for item in items) == SYNTHETIC_REVIEW
+    names = walk(browser, "review")
+    assert len(names) == expected["review"] and len(set(names)) == len(names)
+    assert console_errors(browser) == []
+
+
+def test_the_review_queue_needs_no_page_file(browser, synthetic_run):
+    """index.html alone shows the whole review queue; only "All" past the first file's
+    worth needs the page files, and says so when they are not there."""
+    pages_dir = synthetic_run / "pages"
+    pages_dir.rename(synthetic_run / "elsewhere")
+    try:
+        open_report(browser, synthetic_run)
+        expected = expected_counts(synthetic_run, unthumbed(synthetic_run))
+        assert len(walk(browser, "review")) == expected["review"]
+        assert console_errors(browser) == []
+        gallery_after(browser, "all")
+        press(browser, "END")
+        status = browser.find_element("id", "gallery-status")
+        wait_until(browser, lambda _: status.text.startswith("cannot read pages/"))
+        assert "keep the pages folder beside this page" in status.text
+        assert any("pages/" in entry["message"] for entry in console_errors(browser))
+    finally:
+        (synthetic_run / "elsewhere").rename(pages_dir)
+
+
+def test_every_output_is_reachable_through_the_page_files(browser, synthetic_run):
+    """Paging "All" to its end reads the page files and shows every file in discovery
+    order; so does "No face found" for its files."""
+    open_report(browser, synthetic_run)
+    records = [json.loads(line) for line in (synthetic_run / "images.jsonl").read_text().splitlines()]
+    shown = [r for r in records if r["status"] != "skipped"]
+    assert walk(browser, "all") == [r["output"] if r["status"] == "ok" else r["source"] for r in shown]
+    assert len(list((synthetic_run / "pages").iterdir())) == 2
+    assert walk(browser, "noface") == [r["output"] for r in shown if r["status"] == "ok" and not r["faces"]]
+    expected = expected_counts(synthetic_run, unthumbed(synthetic_run))
+    for name in FILTERS:
+        count, _ = gallery_after(browser, name)
+        assert count == expected[name], name
+    gallery_after(browser, "all")
+    pages = -(-len(shown) // PAGE_SIZE)
+    press(browser, "END")
+    wait_for_page(browser, pages, pages)
+    assert card_names(browser)[-1] == (shown[-1]["output"] or shown[-1]["source"])
+    press(browser, "HOME")
+    wait_for_page(browser, 1, pages)
+    assert console_errors(browser) == []
+
+
+def test_a_page_file_of_another_report_is_refused(browser, tmp_path):
+    """A page file left by another version of the report (its rewrite interrupted) is not
+    shown as this report's outputs: the page says what happened."""
+    report_dir, out = synthetic(tmp_path, ITEMS_PER_FILE + PAGE_SIZE)
+    write_html_report(report_dir, out, OutputConfig.max_pixels)
+    page_file = report_dir / "pages" / "0001.js"
+    page_file.write_text(page_file.read_text().replace('deidPage("', 'deidPage("other', 1))
+    open_report(browser, report_dir)
+    gallery_after(browser, "all")
+    press(browser, "END")
+    status = browser.find_element("id", "gallery-status")
+    wait_until(browser, lambda _: "pages/0001.js" in status.text)
+    assert status.text.startswith("pages/0001.js belongs to another version of this report")
+    assert card_names(browser) == []
+    assert console_errors(browser) == []
+
+
+def test_a_run_without_files_has_an_empty_gallery(browser, tmp_path):
+    """No records: an empty gallery, and no page files, not even those of the larger report
+    the folder held before."""
+    report_dir, out = synthetic(tmp_path, 2 * ITEMS_PER_FILE)
+    write_html_report(report_dir, out, OutputConfig.max_pixels)
+    assert (report_dir / "pages" / "0001.js").is_file()
+    report_dir, out = synthetic(tmp_path, 0)
+    write_html_report(report_dir, out, OutputConfig.max_pixels)
+    assert (report_dir / "images.jsonl").read_text() == "" and not (report_dir / "pages").exists()
+    open_report(browser, report_dir)
+    assert console_errors(browser) == []
+    for name in FILTERS:
+        button = browser.find_element("css selector", f'.filters button[data-filter="{name}"]')
+        assert button.text.endswith(" (0)"), name
+        assert gallery_after(browser, name) == (0, 0)
+    assert browser.find_element("id", "page-info").text == "page 1 of 1"
+    assert int(browser.find_element("id", "count-inputs").text) == 0

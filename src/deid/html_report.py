@@ -1,11 +1,24 @@
-"""The report a person reads: ``index.html`` in the report folder, one self-contained file
-(inline CSS, JavaScript and SVG; nothing fetched from a network).
+"""The report a person reads: ``index.html`` in the report folder (inline CSS, JavaScript
+and SVG; nothing fetched from a network), with its gallery's data files in ``pages/``.
 
 It shows the run's summary, charts of what was found, and a gallery of the *outputs* with
 every covered region outlined, filterable (failed files, images without a face, unsure
-detections, residual faces from ``deid verify``) and paged, so that thousands of images
-stay usable. Every picture in it comes from OUT: the page links the output files (or
-thumbnails made from them, for formats a browser cannot show), never an original.
+detections, text, findings of ``deid verify``) and paged. Every picture in it comes from
+OUT: the page links the output files (or thumbnails made from them, for formats a browser
+cannot show), never an original.
+
+The page's size follows what needs review, not the number of files. Inlined in it are the
+first ``ITEMS_PER_FILE`` items and the review queue (every item that needs a look: failed,
+unsure, text covered, found by verify, no thumbnail), so those open at once and a small run
+needs nothing beside the page. Every later item is in ``pages/NNNN.js``, ``ITEMS_PER_FILE`` to a
+file in discovery order, which the page loads when the gallery reaches it. They are scripts
+that call ``deidPage(token, index, items)``, not JSON: a page opened from ``file://`` may
+not fetch() local files in Chromium, but may load scripts. The page's Content Security
+Policy runs its own script (by its hash) and the scripts that script inserts
+('strict-dynamic'), and no other: on a file:// page Chromium lets 'self' match any file:
+URL on the machine, like file: itself, so neither would narrow what may run. The report is
+written in one pass over ``images.jsonl``: page files as it goes, the charts as running
+counts.
 
 The page's template, style sheet and script are package data (``deid/html``); this module
 prepares the data they show and inlines all three into the one file.
@@ -13,11 +26,16 @@ prepares the data they show and inlines all three into the one file.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import json
 import os
+import posixpath
+import re
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -34,7 +52,9 @@ from deid.report import FAILED, IMAGES_FILE, OK, SKIPPED, SUMMARY_FILE
 from deid.results import RunSummary, VerifyReport
 
 HTML_FILE = "index.html"
+VERIFY_FILE = "verify.json"
 THUMBS_DIR = "thumbs"
+PAGES_DIR = "pages"
 ASSETS_PACKAGE = "deid.html"
 # The page's template: string.Template placeholders ($name) for what render() fills in.
 PAGE_ASSET = "report.html"
@@ -48,81 +68,237 @@ THUMB_SIDE = 480
 # (threshold 0.3, or confirmed across passes from 0.05) but its models disagreed.
 LOW_SCORE = 0.5
 PAGE_SIZE = 48
+# Gallery items per page file (and inlined ahead of the review queue). An item is about
+# 260 bytes, so a file is about 260 KB, which Chromium reads and shows in well under half a
+# second (scripts/bench_html_report.py, the last page of "All"); the 48 cards of a gallery
+# page come from one file, or two where a page straddles them.
+ITEMS_PER_FILE = 1000
+PAGE_FILE_NAME = re.compile(r"(\d{4,})\.js")
 HEIGHT_BINS = [(0, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, None)]
 FACES_PER_IMAGE_BINS = [(0, 1), (1, 2), (2, 3), (3, 5), (5, 10), (10, 20), (20, None)]
+# The gallery's filters besides "all" and "noface" (report.js has the same tests): each is
+# part of the review queue ("review"), which the page holds whole.
+REVIEW_FILTERS = ("failed", "low", "text", "residual", "nothumb")
+# The filters the page counts file by file, to find their items in the page files ("all"
+# needs no count: every file but the last holds ITEMS_PER_FILE).
+FILE_COUNTED_FILTERS = ("noface",)
 
 
 def write_html_report(report_dir: Path, out_dir: Path, max_pixels: int) -> Path | None:
-    """Write ``index.html`` from the run's report (and ``verify.json`` when there is one);
-    None when the folder holds no finished run's report. ``max_pixels`` is the run's
-    ``output.max_pixels``: thumbnails decode the outputs under the limit they were made with."""
+    """Write ``index.html`` and its page files from the run's report (and ``verify.json``
+    when there is one); None when the folder holds no finished run's report.
+    ``max_pixels`` is the run's ``output.max_pixels``: thumbnails decode the outputs under
+    the limit they were made with."""
     report_dir = Path(report_dir)
     if not (report_dir / SUMMARY_FILE).is_file() or not (report_dir / IMAGES_FILE).is_file():
         return None
     summary = RunSummary.from_json(json.loads((report_dir / SUMMARY_FILE).read_text(encoding="utf-8")), report_dir)
-    with open(report_dir / IMAGES_FILE, encoding="utf-8") as fp:
-        records = [json.loads(line) for line in fp if line.strip()]
-    verify_path = report_dir / "verify.json"
+    verify_path = report_dir / VERIFY_FILE
     verified = VerifyReport.from_json(json.loads(verify_path.read_text(encoding="utf-8"))) if verify_path.is_file() else None
-    items = gallery_items(records, verified, report_dir, Path(out_dir), max_pixels)
-    page = render(summary, records, verified, items)
+    findings = VerifyFindings.of(verified)
+    links = ImageLinks.between(report_dir, Path(out_dir), max_pixels)
+    gallery = Gallery(report_dir / PAGES_DIR, report_token(report_dir))
+    tally = ChartTally()
+    for index, record in enumerate(read_records(report_dir)):
+        tally.add(record)
+        if record["status"] != SKIPPED:
+            gallery.add(gallery_item(record, index, findings, links))
+    gallery.finish()
+    page = render(summary, verified, tally, gallery)
     write_atomic(report_dir / HTML_FILE, page.encode("utf-8"))
     return report_dir / HTML_FILE
 
 
-def gallery_items(
-    records: list[dict[str, Any]], verified: VerifyReport | None, report_dir: Path, out_dir: Path,
-    max_pixels: int,
-) -> list[dict[str, Any]]:
-    residual: dict[str, list[list[float]]] = {}
-    for face in verified.residual_faces if verified is not None else []:
-        if face.frame == 0:
-            residual.setdefault(face.output, []).append([*face.box, face.score])
-    items = []
-    for index, record in enumerate(records):
-        if record["status"] == SKIPPED:
-            continue
-        item: dict[str, Any] = {"n": index, "source": record["source"], "status": record["status"]}
-        if record["status"] == FAILED:
-            item["error"] = record.get("error") or ""
-        else:
-            # Text regions are outlined like faces: both are covered pixels to review.
-            faces = [f for f in record["faces"] + (record.get("texts") or []) if f.get("frame", 0) == 0]
-            heads = sum(f.get("kind") == "head" for f in record["faces"])
-            src, thumb_error = None, None
-            try:
-                src = image_link(report_dir, out_dir, record["output"], max_pixels)
-            except (ImageError, OSError) as exc:
-                # A missing picture must not stop the report; the page says why it is missing.
-                thumb_error = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
-            item.update({
-                "output": record["output"],
-                "src": src,
-                "w": record["width"], "h": record["height"],
-                "regions": [f["region"] for f in faces],
-                "faces": len(record["faces"]) - heads,
-                "heads": heads,
-                "low": sum(f["score"] < LOW_SCORE for f in record["faces"]),
-                "residual": residual.get(record["output"], []),
-            })
-            if thumb_error is not None:
-                item["thumbError"] = thumb_error
-        items.append(item)
-    return items
+def read_records(report_dir: Path) -> Iterator[dict[str, Any]]:
+    """The records of ``images.jsonl`` one at a time: a run's report holds millions."""
+    with open(report_dir / IMAGES_FILE, encoding="utf-8") as fp:
+        for line in fp:
+            if line.strip():
+                yield json.loads(line)
 
 
-def image_link(report_dir: Path, out_dir: Path, output: str, max_pixels: int) -> str:
-    """A relative URL from the report folder to the output file, or to a thumbnail of it
-    for a format browsers cannot show. Raises ImageError or OSError when the thumbnail
-    cannot be made."""
-    path = out_dir / PurePosixPath(output)
-    if PurePosixPath(output).suffix.lower() not in BROWSER_SUFFIXES:
-        path = thumbnail(report_dir, path, output, max_pixels)
+def report_token(report_dir: Path) -> str:
+    """Names the report a page file was written for: a page file from another version of
+    the report (one rewrite interrupted before its end) is refused by the page, not shown
+    as the wrong outputs."""
+    digest = hashlib.sha256()
+    for name in (SUMMARY_FILE, VERIFY_FILE):
+        path = report_dir / name
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    stat = (report_dir / IMAGES_FILE).stat()
+    digest.update(f"{stat.st_size} {stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class VerifyFindings:
+    """What ``deid verify`` found, by output."""
+
+    boxes: dict[str, list[list[float]]]  # residual faces in the first frame, with their score
+    faces: Counter[str]  # residual faces in every frame
+    tags: dict[str, list[str]]
+    unreadable: dict[str, str]
+
+    @classmethod
+    def of(cls, verified: VerifyReport | None) -> VerifyFindings:
+        boxes: dict[str, list[list[float]]] = {}
+        faces: Counter[str] = Counter()
+        if verified is None:
+            return cls(boxes, faces, {}, {})
+        for face in verified.residual_faces:
+            faces[face.output] += 1
+            if face.frame == 0:
+                boxes.setdefault(face.output, []).append([*face.box, face.score])
+        return cls(
+            boxes, faces,
+            {entry.output: entry.tags for entry in verified.residual_tags},
+            {entry.output: entry.error for entry in verified.unreadable},
+        )
+
+
+def gallery_item(record: dict[str, Any], index: int, findings: VerifyFindings, links: ImageLinks) -> dict[str, Any]:
+    item: dict[str, Any] = {"n": index, "source": record["source"], "status": record["status"]}
+    if record["status"] == FAILED:
+        item["error"] = record.get("error") or ""
+        return item
+    texts = record.get("texts") or []
+    # Text regions are outlined like faces: both are covered pixels to review.
+    shown = [f for f in record["faces"] + texts if f.get("frame", 0) == 0]
+    heads = sum(f.get("kind") == "head" for f in record["faces"])
+    output = record["output"]
+    src, thumb_error = None, None
     try:
-        relative = os.path.relpath(path.resolve(), report_dir.resolve())
-    except ValueError:  # another drive: no relative path exists
-        return path.resolve().as_uri()
-    return quote(PurePosixPath(Path(relative).as_posix()).as_posix())
+        src = links.link(output)
+    except (ImageError, OSError) as exc:
+        # A missing picture must not stop the report; the page says why it is missing.
+        thumb_error = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+    item.update({
+        "output": output,
+        "src": src,
+        "w": record["width"], "h": record["height"],
+        "regions": [f["region"] for f in shown],
+        "faces": len(record["faces"]) - heads,
+        "heads": heads,
+        "texts": len(texts),
+        "low": sum(f["score"] < LOW_SCORE for f in record["faces"]),
+        "residual": findings.boxes.get(output, []),
+        "residualFaces": findings.faces.get(output, 0),
+    })
+    if output in findings.tags:
+        item["residualTags"] = findings.tags[output]
+    if output in findings.unreadable:
+        item["unreadable"] = findings.unreadable[output]
+    if thumb_error is not None:
+        item["thumbError"] = thumb_error
+    return item
+
+
+def item_filters(item: dict[str, Any]) -> list[str]:
+    """The gallery filters that show ``item``, as report.js decides them."""
+    ok = item["status"] == OK
+    tests = {
+        "failed": item["status"] == FAILED,
+        "noface": ok and item["faces"] == 0,
+        "low": ok and item["low"] > 0,
+        "text": ok and item["texts"] > 0,
+        "residual": ok and bool(item["residualFaces"] or "residualTags" in item or "unreadable" in item),
+        "nothumb": ok and "thumbError" in item,
+    }
+    names = ["all", *(name for name, passed in tests.items() if passed)]
+    if any(tests[name] for name in REVIEW_FILTERS):
+        names.append("review")
+    return names
+
+
+@dataclass
+class Gallery:
+    """The gallery's items as they stream by: the first file's worth and the review queue
+    kept for the page, every later item written to its page file."""
+
+    pages_dir: Path
+    token: str
+    inline: list[dict[str, Any]] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)  # items per filter
+    # Items per filter in each page file (file 0 being the inlined one), for the filters
+    # the page cannot answer from its inlined items alone.
+    file_counts: dict[str, list[int]] = field(default_factory=lambda: {name: [] for name in FILE_COUNTED_FILTERS})
+    total: int = 0
+    _pending: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def files(self) -> int:
+        return -(-self.total // ITEMS_PER_FILE)
+
+    def add(self, item: dict[str, Any]) -> None:
+        names = item_filters(item)
+        self.counts.update(names)
+        file_index = self.total // ITEMS_PER_FILE
+        for name, per_file in self.file_counts.items():
+            if len(per_file) == file_index:
+                per_file.append(0)
+            per_file[file_index] += name in names
+        if file_index == 0 or "review" in names:
+            self.inline.append(item)
+        if file_index > 0:
+            self._pending.append(item)
+            if len(self._pending) == ITEMS_PER_FILE:
+                self._write(file_index)
+        self.total += 1
+
+    def finish(self) -> None:
+        if self._pending:
+            self._write(self.files - 1)
+        self._remove_stale()
+
+    def _write(self, file_index: int) -> None:
+        items = ",\n".join(json.dumps(item, ensure_ascii=False) for item in self._pending)
+        text = f"deidPage({json.dumps(self.token)}, {file_index}, [\n{items}\n]);\n"
+        write_atomic(self.pages_dir / page_file_name(file_index), text.encode("utf-8"))
+        self._pending = []
+
+    def _remove_stale(self) -> None:
+        """Page files of an earlier, larger report; the folder too when nothing is left."""
+        if not self.pages_dir.is_dir():
+            return
+        for path in self.pages_dir.iterdir():
+            match = PAGE_FILE_NAME.fullmatch(path.name)
+            if match and not 0 < int(match.group(1)) < self.files:
+                path.unlink()
+        if not any(self.pages_dir.iterdir()):
+            self.pages_dir.rmdir()
+
+
+def page_file_name(file_index: int) -> str:
+    return f"{file_index:04d}.js"
+
+
+@dataclass(frozen=True)
+class ImageLinks:
+    """URLs, relative to the report folder, of the outputs or of thumbnails made from them."""
+
+    report_dir: Path
+    out_dir: Path
+    max_pixels: int
+    out_url: str  # OUT's URL from the report folder, ending in "/"
+
+    @classmethod
+    def between(cls, report_dir: Path, out_dir: Path, max_pixels: int) -> ImageLinks:
+        # Resolved once, not per output: resolving a path reads each of its folders, which
+        # was most of the report's time on runs of many files.
+        try:
+            relative = os.path.relpath(out_dir.resolve(), report_dir.resolve())
+            out_url = quote(Path(relative).as_posix()) + "/"
+        except ValueError:  # another drive: no relative path exists
+            out_url = out_dir.resolve().as_uri() + "/"
+        return cls(report_dir, out_dir, max_pixels, out_url)
+
+    def link(self, output: str) -> str:
+        """The output file's URL, or a thumbnail's for a format browsers cannot show.
+        Raises ImageError or OSError when the thumbnail cannot be made."""
+        if posixpath.splitext(output)[1].lower() in BROWSER_SUFFIXES:
+            return self.out_url + quote(output)
+        thumb = thumbnail(self.report_dir, self.out_dir / PurePosixPath(output), output, self.max_pixels)
+        return quote(thumb.relative_to(self.report_dir).as_posix())
 
 
 def thumbnail(report_dir: Path, path: Path, output: str, max_pixels: int) -> Path:
@@ -137,12 +313,38 @@ def thumbnail(report_dir: Path, path: Path, output: str, max_pixels: int) -> Pat
     return thumb
 
 
-def histogram(values: list[float], bins: list[tuple[float, float | None]]) -> list[tuple[str, int]]:
-    counts = []
-    for low, high in bins:
-        label = f"{low:g}+" if high is None else (f"{low:g}" if high - low == 1 else f"{low:g}-{high:g}")
-        counts.append((label, sum(1 for v in values if v >= low and (high is None or v < high))))
-    return counts
+@dataclass
+class ChartTally:
+    """What the charts count, kept as records go by."""
+
+    faces_per_image: list[int] = field(default_factory=lambda: [0] * len(FACES_PER_IMAGE_BINS))
+    heights: list[int] = field(default_factory=lambda: [0] * len(HEIGHT_BINS))
+    scores: Counter[tuple[str, int]] = field(default_factory=Counter)  # (detector, tenth of score)
+    failures: Counter[str] = field(default_factory=Counter)
+
+    def add(self, record: dict[str, Any]) -> None:
+        if record["status"] == FAILED:
+            self.failures[failure_reason(record.get("error"))] += 1
+        if record["status"] != OK:
+            return
+        count_into(self.faces_per_image, FACES_PER_IMAGE_BINS, len(record["faces"]))
+        for face in record["faces"]:
+            count_into(self.heights, HEIGHT_BINS, face["box"][3] - face["box"][1])
+            self.scores[(face["detector"], min(int(face["score"] * 10), 9))] += 1
+
+
+def count_into(counts: list[int], bins: list[tuple[float, float | None]], value: float) -> None:
+    for i, (low, high) in enumerate(bins):
+        if value >= low and (high is None or value < high):
+            counts[i] += 1
+            return
+
+
+def bin_labels(bins: list[tuple[float, float | None]]) -> list[str]:
+    return [
+        f"{low:g}+" if high is None else (f"{low:g}" if high - low == 1 else f"{low:g}-{high:g}")
+        for low, high in bins
+    ]
 
 
 def bar_chart(title: str, bars: list[tuple[str, int]], unit: str) -> str:
@@ -174,32 +376,44 @@ def failure_reason(error: str | None) -> str:
     return text[:60] or "unknown"
 
 
-def charts(summary: RunSummary, records: list[dict[str, Any]]) -> str:
-    ok = [r for r in records if r["status"] == OK]
-    faces = [f for r in ok for f in r["faces"]]
-    heights = [f["box"][3] - f["box"][1] for f in faces]
-    scores = Counter()
-    for face in faces:
-        scores[(face["detector"], min(int(face["score"] * 10), 9))] += 1
+def charts(summary: RunSummary, tally: ChartTally) -> str:
     score_bars = [
         (f"{detector} {b / 10:.1f}-{(b + 1) / 10:.1f}", count)
-        for (detector, b), count in sorted(scores.items())
+        for (detector, b), count in sorted(tally.scores.items())
     ]
     metadata = sorted(summary.files_with_metadata.items(), key=lambda kv: -kv[1])
-    failures = Counter(failure_reason(r.get("error")) for r in records if r["status"] == FAILED)
     return "".join([
-        bar_chart("Faces per image", histogram([len(r["faces"]) for r in ok], FACES_PER_IMAGE_BINS), "images"),
-        bar_chart("Face heights (px)", histogram(heights, HEIGHT_BINS), "faces"),
+        bar_chart("Faces per image", list(zip(bin_labels(FACES_PER_IMAGE_BINS), tally.faces_per_image)), "images"),
+        bar_chart("Face heights (px)", list(zip(bin_labels(HEIGHT_BINS), tally.heights)), "faces"),
         bar_chart("Detector scores", score_bars, "faces, by detector and score"),
         bar_chart("Metadata found in the inputs (removed)", metadata, "input files carrying each category"),
-        bar_chart("Failures by reason", failures.most_common(), "files"),
+        bar_chart("Failures by reason", tally.failures.most_common(), "files"),
     ])
 
 
-def render(
-    summary: RunSummary, records: list[dict[str, Any]], verified: VerifyReport | None,
-    items: list[dict[str, Any]],
-) -> str:
+def gallery_data(gallery: Gallery) -> str:
+    """The gallery's data as the page's JSON block."""
+    data = {
+        "items": gallery.inline,
+        "total": gallery.total,
+        "perFile": ITEMS_PER_FILE,
+        "files": gallery.files,
+        "fileCounts": gallery.file_counts,
+        "counts": {name: gallery.counts[name] for name in ("all", "review", "noface", *REVIEW_FILTERS)},
+        "pagesDir": PAGES_DIR,
+        "token": gallery.token,
+        "pageSize": PAGE_SIZE,
+        "lowScore": LOW_SCORE,
+    }
+    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+
+
+def script_hash(script: str) -> str:
+    """The CSP source that lets exactly this inline script run."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def render(summary: RunSummary, verified: VerifyReport | None, tally: ChartTally, gallery: Gallery) -> str:
     counts, meta = summary.counts, summary.files_with_metadata
     count_rows = [
         ("inputs", "files found", counts.inputs), ("ok", "written", counts.ok),
@@ -217,10 +431,10 @@ def render(
         for key, label, value in count_rows
     )
     versions = ", ".join(f"{k} {v}" for k, v in summary.versions.items() if isinstance(v, str))
-    verify_html = verify_section(verified)
-    data = json.dumps({"items": items, "pageSize": PAGE_SIZE, "lowScore": LOW_SCORE}, ensure_ascii=False)
-    data = data.replace("</", "<\\/")
+    # The whole text between <script> and </script>: the CSP's hash must match it exactly.
+    script = asset_text(SCRIPT_ASSET)
     return Template(asset_text(PAGE_ASSET)).substitute(
+        script_source=script_hash(script),
         stats=stats,
         wall=summary.wall_time_s,
         workers=f"{summary.workers} worker" + ("" if summary.workers == 1 else "s"),
@@ -229,11 +443,11 @@ def render(
         output=html.escape(str(summary.out_dir)),
         config=html.escape(json.dumps(summary.config, indent=2)),
         warnings="".join(f"<li>{html.escape(w)}</li>" for w in summary.warnings) or "<li>none</li>",
-        verify=verify_html,
-        charts=charts(summary, records),
-        data=data,
+        verify=verify_section(verified),
+        charts=charts(summary, tally),
+        data=gallery_data(gallery),
         css=asset_text(CSS_ASSET),
-        script=asset_text(SCRIPT_ASSET),
+        script=script,
     )
 
 

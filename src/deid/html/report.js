@@ -1,16 +1,113 @@
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("gallery-data").textContent);
+  // The same tests as html_report.item_filters, which counts what each filter shows.
   var filters = {
     all: function () { return true; },
     failed: function (it) { return it.status === "failed"; },
     noface: function (it) { return it.status === "ok" && it.faces === 0; },
     low: function (it) { return it.status === "ok" && it.low > 0; },
-    residual: function (it) { return it.residual && it.residual.length > 0; }
+    text: function (it) { return it.status === "ok" && it.texts > 0; },
+    residual: function (it) {
+      return it.status === "ok" && (it.residualFaces > 0 || "residualTags" in it || "unreadable" in it);
+    },
+    nothumb: function (it) { return it.status === "ok" && "thumbError" in it; },
+    review: function (it) {
+      return filters.failed(it) || filters.low(it) || filters.text(it) || filters.residual(it) || filters.nothumb(it);
+    }
   };
-  var state = { filter: "all", page: 0 };
+  // "all" and "noface" read the page files past the first; the page holds every item of
+  // the other filters (the review queue).
+  var paged = { all: true, noface: true };
+  // Page files kept in memory besides those the gallery shows: paging back and forth over
+  // a file boundary reads nothing twice, and a long session does not hold the whole run.
+  var KEEP_FILES = 4;
+  var head = data.items.slice(0, Math.min(data.total, data.perFile));
+  var inlined = {};
+  var files = new Map();  // page file index -> its items, least recently used first
+  var loading = {};
+  var broken = {};  // page file index -> why it cannot be shown
+  var shownFiles = [];  // the page files the gallery's current page needs
+  var waiting = false;
+  var state = { filter: data.counts.review > 0 ? "review" : "all", page: 0 };
   var gallery = document.getElementById("gallery");
   var SVG = "http://www.w3.org/2000/svg";
+
+  function fileName(index) {
+    var digits = String(index);
+    while (digits.length < 4) { digits = "0" + digits; }
+    return data.pagesDir + "/" + digits + ".js";
+  }
+
+  function request(index) {
+    if (loading[index] || files.has(index) || broken[index]) { return; }
+    loading[index] = true;
+    var script = document.createElement("script");
+    script.src = fileName(index);
+    script.onload = function () {
+      delete loading[index];
+      script.remove();
+      if (!files.has(index) && !broken[index]) { fail(index, fileName(index) + " holds no gallery items"); }
+    };
+    script.onerror = function () {
+      delete loading[index];
+      script.remove();
+      fail(index, "cannot read " + fileName(index) + ": keep the " + data.pagesDir + " folder beside this page");
+    };
+    document.head.appendChild(script);
+  }
+
+  function fail(index, message) {
+    broken[index] = message;
+    if (shownFiles.indexOf(index) >= 0) { render(); }
+  }
+
+  window.deidPage = function (token, index, items) {
+    if (token !== data.token) {
+      fail(index, fileName(index) + " belongs to another version of this report: write the report again (deid verify OUT)");
+      return;
+    }
+    files.set(index, items);
+    var spare = Array.from(files.keys()).filter(function (k) { return shownFiles.indexOf(k) < 0; });
+    while (files.size > KEEP_FILES + shownFiles.length && spare.length) { files.delete(spare.shift()); }
+    if (waiting && shownFiles.indexOf(index) >= 0) { render(); }
+  };
+
+  function fileItems(index) {
+    if (index === 0) { return head; }
+    var items = files.get(index);
+    if (items) { files.delete(index); files.set(index, items); }
+    return items;
+  }
+
+  function countIn(name, index) {
+    if (name === "all") { return Math.min(data.perFile, data.total - index * data.perFile); }
+    return data.fileCounts[name][index];
+  }
+
+  // Items start..end-1 of a filter's list, or the page files still needed for them.
+  function slice(name, start, end) {
+    if (!paged[name]) {
+      inlined[name] = inlined[name] || data.items.filter(filters[name]);
+      return { items: inlined[name].slice(start, end), files: [], missing: [] };
+    }
+    var items = [], needed = [], missing = [], before = 0;
+    for (var index = 0; index < data.files && before < end; index += 1) {
+      var count = countIn(name, index);
+      if (count > 0 && before + count > start) {
+        needed.push(index);
+        var list = fileItems(index);
+        if (!list) {
+          missing.push(index);
+        } else {
+          var matching = name === "all" ? list : list.filter(filters[name]);
+          items = items.concat(matching.slice(Math.max(0, start - before), end - before));
+        }
+      }
+      before += count;
+    }
+    return { items: items, files: needed, missing: missing };
+  }
 
   function rect(box, cls) {
     var r = document.createElementNS(SVG, "rect");
@@ -18,6 +115,10 @@
     r.setAttribute("width", Math.max(box[2] - box[0], 1)); r.setAttribute("height", Math.max(box[3] - box[1], 1));
     r.setAttribute("class", cls);
     return r;
+  }
+
+  function plural(count, word) {
+    return count + " " + word + (count === 1 ? "" : "s");
   }
 
   function card(it) {
@@ -53,40 +154,72 @@
     if (it.status === "failed") {
       info.textContent = "failed: " + it.error;
     } else {
-      info.textContent = it.faces + (it.faces === 1 ? " face" : " faces") +
-        (it.heads ? ", " + it.heads + (it.heads === 1 ? " head" : " heads") : "") +
+      info.textContent = plural(it.faces, "face") +
+        (it.heads ? ", " + plural(it.heads, "head") : "") +
+        (it.texts ? ", " + plural(it.texts, "text region") : "") +
         (it.low ? ", " + it.low + " unsure" : "") +
-        (it.residual && it.residual.length ? ", " + it.residual.length + " residual" : "");
+        (it.residualFaces ? ", " + it.residualFaces + " residual" : "") +
+        (it.residualTags ? ", residual metadata: " + it.residualTags.join(", ") : "") +
+        (it.unreadable ? ", unreadable by verify: " + it.unreadable : "");
     }
     el.appendChild(info);
     return el;
   }
 
+  function pageCount() {
+    return Math.max(1, Math.ceil((data.counts[state.filter] || 0) / data.pageSize));
+  }
+
   function render() {
-    var shown = data.items.filter(filters[state.filter]);
-    var pages = Math.max(1, Math.ceil(shown.length / data.pageSize));
-    state.page = Math.min(state.page, pages - 1);
+    var count = data.counts[state.filter] || 0;
+    var pages = pageCount();
+    state.page = Math.max(0, Math.min(state.page, pages - 1));
     var start = state.page * data.pageSize;
-    gallery.replaceChildren.apply(gallery, shown.slice(start, start + data.pageSize).map(card));
-    document.getElementById("gallery-count").textContent = shown.length;
+    var shown = slice(state.filter, start, Math.min(start + data.pageSize, count));
+    shownFiles = shown.files;
+    document.getElementById("gallery-count").textContent = count;
     document.getElementById("page-info").textContent = "page " + (state.page + 1) + " of " + pages;
     document.getElementById("prev").disabled = state.page === 0;
     document.getElementById("next").disabled = state.page >= pages - 1;
     document.querySelectorAll(".filters button").forEach(function (b) {
       b.setAttribute("aria-pressed", String(b.dataset.filter === state.filter));
     });
+    var status = document.getElementById("gallery-status");
+    var problems = shown.missing.filter(function (k) { return broken[k]; }).map(function (k) { return broken[k]; });
+    waiting = shown.missing.length > 0 && problems.length === 0;
+    gallery.setAttribute("aria-busy", String(waiting));
+    if (problems.length) {
+      status.textContent = problems.join("; ");
+      gallery.replaceChildren();
+    } else if (waiting) {
+      status.textContent = "loading " + shown.missing.map(fileName).join(", ");
+      gallery.replaceChildren();
+      shown.missing.forEach(request);
+    } else {
+      status.textContent = "";
+      gallery.replaceChildren.apply(gallery, shown.items.map(card));
+      // The next page's files, read while this page is looked at.
+      slice(state.filter, start + data.pageSize, Math.min(start + 2 * data.pageSize, count)).missing.forEach(request);
+    }
+  }
+
+  function turn(page) {
+    state.page = page;
+    render();
   }
 
   document.querySelectorAll(".filters button").forEach(function (b) {
-    b.textContent += " (" + data.items.filter(filters[b.dataset.filter]).length + ")";
+    b.textContent += " (" + (data.counts[b.dataset.filter] || 0) + ")";
     b.addEventListener("click", function () { state.filter = b.dataset.filter; state.page = 0; render(); });
   });
-  document.getElementById("prev").addEventListener("click", function () { state.page -= 1; render(); });
-  document.getElementById("next").addEventListener("click", function () { state.page += 1; render(); });
+  document.getElementById("prev").addEventListener("click", function () { turn(state.page - 1); });
+  document.getElementById("next").addEventListener("click", function () { turn(state.page + 1); });
   document.addEventListener("keydown", function (e) {
     if (e.target.tagName === "INPUT" || e.altKey || e.ctrlKey || e.metaKey) { return; }
-    if (e.key === "ArrowRight" || e.key === "n") { if (!document.getElementById("next").disabled) { state.page += 1; render(); } }
-    if (e.key === "ArrowLeft" || e.key === "p") { if (!document.getElementById("prev").disabled) { state.page -= 1; render(); } }
+    if (e.key === "ArrowRight" || e.key === "n") { if (!document.getElementById("next").disabled) { turn(state.page + 1); } }
+    if (e.key === "ArrowLeft" || e.key === "p") { if (!document.getElementById("prev").disabled) { turn(state.page - 1); } }
+    if (e.key === "Home") { e.preventDefault(); turn(0); }
+    if (e.key === "End") { e.preventDefault(); turn(pageCount() - 1); }
   });
   render();
 })();
