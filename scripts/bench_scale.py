@@ -73,7 +73,7 @@ def timed_run(command: list[str]) -> tuple[float, int, int]:
 
 
 def page_load_seconds(page: Path) -> float | None:
-    """Seconds until Chromium has loaded ``page`` and run its script; None without a browser."""
+    """Seconds until Chromium shows ``page``'s gallery; None without a browser."""
     chromedriver = shutil.which("chromedriver")
     try:
         from selenium import webdriver
@@ -87,9 +87,14 @@ def page_load_seconds(page: Path) -> float | None:
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     try:
+        from selenium.webdriver.support.ui import WebDriverWait
+
         started = time.monotonic()
         driver.get(page.resolve().as_uri())
-        driver.execute_script("return document.readyState")
+        # Until the gallery (the review queue first) is on screen, not only loaded.
+        WebDriverWait(driver, 120, poll_frequency=0.01).until(lambda d: d.execute_script(
+            'return document.getElementById("gallery").getAttribute("aria-busy") === "false";'
+        ))
         return time.monotonic() - started
     finally:
         driver.quit()
