@@ -511,3 +511,16 @@ def test_a_finished_runs_journal_points_into_the_report_and_resumes_through_a_se
     assert (report / "images.jsonl").read_bytes() == images
     assert not (report / PREVIOUS_IMAGES_FILE).exists()
     assert run(src, out, config, resume=True).resumed == len(names)
+
+
+def test_a_resume_with_nothing_left_loads_no_model_and_reports_the_same_models(tmp_path, monkeypatch):
+    import deid.pipeline
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    copy_photos(src, 1)
+    config = load_config(FAST)
+    first = run(src, out, config)
+    monkeypatch.setattr(deid.pipeline, "run_job", lambda *args: pytest.fail("models loaded with nothing to do"))
+    resumed = run(src, out, config, resume=True)
+    assert resumed.versions["models"] == first.versions["models"]
+    assert resumed.devices == first.devices and resumed.warnings == first.warnings

@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import datetime
 import itertools
+import json
 import sys
 import threading
 import time
@@ -35,7 +36,7 @@ from deid.metadata import find_metadata
 from deid.names import KEY_FILE, OutputNamer
 from deid.output import run_temp_prefix, set_temp_identity
 from deid.process import FileJob, FileResult, WorkItem, anonymize_pixels, cached_stages, decode_failure, failed_result
-from deid.report import FAILED, OK, SKIPPED, ImageRecord, RecordSpool, clear_report, printable_path, write_report
+from deid.report import FAILED, OK, SKIPPED, SUMMARY_FILE, ImageRecord, RecordSpool, clear_report, printable_path, write_report
 from deid.results import Counts, FailedFile, Resumed, RunSummary
 from deid.runlock import RunLock, run_id
 from deid.engine import build_engine, engine_name, run_job
@@ -148,6 +149,7 @@ def _run_locked(
         _remove_partial_files(out_dir, run)
         # Before the report is cleared: a resumed run's journal may point into it.
         journal = Journal(report, resume)
+        finished_runtime = _finished_runtime(report) if resume else None
         clear_report(report)
         planner = OutputPlanner(config.output, report, per_folder=not isinstance(sources, list))
         noise_key = load_or_create_key(report, NOISE_KEY_FILE) if build_anonymizer(config.anonymize).draws_noise else None
@@ -200,20 +202,22 @@ def _run_locked(
             yield item
 
     items = work()
-    if config.engine == "local":
-        # As many workers as there is work for, up to the cores: a run of three photos on
-        # a 64-core machine starts three, not 64 that each load the models.
-        cores = config.workers or usable_cores()
-        first = list(itertools.islice(items, cores))
-        workers = max(1, min(cores, len(first)))
-        items = itertools.chain(first, items)
-    else:
-        workers = config.workers
+    # As many local workers as there is work for, up to the cores: a run of three photos on
+    # a 64-core machine starts three, not 64 that each load the models.
+    cores = (config.workers or usable_cores()) if config.engine == "local" else 1
+    first = list(itertools.islice(items, cores))
+    workers = max(1, min(cores, len(first))) if config.engine == "local" else config.workers
+    items = itertools.chain(first, items)
     engine = build_engine(engine_name(config.engine, config.workers), workers, config.device, config.ray_address)
 
     with spool, contextlib.closing(journal):
         try:
-            runtime = run_job(FileJob(config, out_dir, run), items, finished, engine)
+            if not first and finished_runtime is not None:
+                # Every file was kept from a finished run with this config: its models are
+                # the ones that run recorded, and loading them would be most of the resume.
+                runtime = finished_runtime
+            else:
+                runtime = run_job(FileJob(config, out_dir, run), items, finished, engine)
         except OSError as exc:
             raise DeidError(
                 f"cannot write the run journal in {report}: {exc.strerror or exc}; "
@@ -222,7 +226,7 @@ def _run_locked(
         warnings = _warnings(config, runtime)
         if not images:
             warnings.append(
-                f"no image found in {src_dir}"
+                f"{NO_IMAGE_WARNING} {src_dir}"
                 + (f" ({tally.inputs} files, none of them an image)" if tally.inputs else " (it is empty)")
                 + "; check the path"
             )
@@ -456,6 +460,21 @@ def check_paths(src: Path, out: Path, report: Path, overwrite: bool, single_file
             f"output folder {out} is not empty; pass --resume to continue the run that wrote it, "
             "or --overwrite to replace its files"
         )
+
+
+def _finished_runtime(report: Path) -> dict[str, Any] | None:
+    """What ran in the finished run whose report is in ``report`` (models, devices, the
+    notes among its warnings); None when there is no finished report."""
+    try:
+        data = json.loads((report / SUMMARY_FILE).read_text(encoding="utf-8"))
+        notes = [w for w in data["warnings"] if not w.startswith(NO_IMAGE_WARNING)]
+        return {"models": data["versions"]["models"], "devices": data["devices"], "notes": notes}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+# The start of the warning of a run that found no image (not a note of the models).
+NO_IMAGE_WARNING = "no image found in"
 
 
 def _warnings(config: Config, runtime: dict[str, Any]) -> list[str]:
