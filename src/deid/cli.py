@@ -158,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         "reading it (see --rehash). Default: off (a non-empty OUT is refused)",
     )
     run.add_argument(
+        "--corrections", type=Path, metavar="FILE",
+        help="with --resume, apply a reviewer's corrections (the file the page of 'deid review' "
+        "saves) to a finished run: the files it names are processed again, regions it drops or "
+        "keeps are left uncovered, boxes it adds are covered, and each decision is recorded in "
+        "images.jsonl. Default: none",
+    )
+    run.add_argument(
         "--rehash", action="store_true",
         help="with --resume, read every input and output again to check its content, instead of "
         "trusting an unchanged size, modification time and inode (slower: it reads the whole "
@@ -315,7 +322,7 @@ def command_run(args: argparse.Namespace) -> int:
     try:
         summary = deid.run(args.src, args.out, config=config, report_dir=args.report,
                            overwrite=args.overwrite, progress=bar.update,
-                           resume=args.resume, files=files, rehash=args.rehash)
+                           resume=args.resume, files=files, rehash=args.rehash, corrections=args.corrections)
     finally:
         bar.close()
     counts = summary.counts
@@ -324,6 +331,9 @@ def command_run(args: argparse.Namespace) -> int:
         f"{counts.skipped} skipped; {counts.faces} faces covered"
         + (f", {counts.heads} heads covered where no face was seen" if counts.heads else "")
     )
+    if counts.dropped or counts.kept_by_consent or counts.added:
+        print(f"review: {counts.dropped} regions left uncovered as not a face, {counts.kept_by_consent} faces "
+              f"left visible by consent, {counts.added} missed faces covered")
     resumed = summary.resume
     if resumed is not None:
         reasons = ", ".join(f"{count} {why}" for why, count in resumed.redone.items()) or "none"

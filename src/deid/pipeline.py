@@ -25,6 +25,7 @@ from PIL import Image
 from deid.anonymize import build_anonymizer
 from deid.boxes import Detections
 from deid.config import Config, OutputConfig
+from deid.corrections import FileCorrections, check_corrections, load_corrections
 from deid.decode import to_srgb_pixels
 from deid.discover import FAIL, IMAGE, SourceFile, classify, count_files, discover
 from deid.encode import output_suffix
@@ -36,7 +37,7 @@ from deid.metadata import find_metadata
 from deid.names import KEY_FILE, OutputNamer
 from deid.output import run_temp_prefix, set_temp_identity
 from deid.process import FileJob, FileResult, WorkItem, anonymize_pixels, cached_stages, decode_failure, failed_result
-from deid.report import FAILED, OK, SKIPPED, SUMMARY_FILE, ImageRecord, RecordSpool, clear_report, printable_path, write_report
+from deid.report import FAILED, IMAGES_FILE, OK, SKIPPED, SUMMARY_FILE, ImageRecord, RecordSpool, clear_report, printable_path, write_report
 from deid.results import Counts, FailedFile, Resumed, RunSummary
 from deid.runlock import RunLock, run_id
 from deid.engine import build_engine, engine_name, run_job
@@ -86,6 +87,7 @@ def run(
     resume: bool = False,
     files: list[str | Path] | None = None,
     rehash: bool = False,
+    corrections: str | Path | None = None,
 ) -> RunSummary:
     """Write a sanitized copy of the image tree ``src`` into ``out`` and a report into
     ``report_dir`` (default ``<out>.report`` beside ``out``). ``src`` may be a single
@@ -94,7 +96,9 @@ def run(
     ``resume`` continues an interrupted run into the same ``out`` and report folder: an
     image already done with the same content and config is not processed again. A file
     whose size, modification time and inode are those recorded is trusted unread;
-    ``rehash`` reads every input and output to check its content.
+    ``rehash`` reads every input and output to check its content. ``corrections`` (with
+    ``resume``, after a finished run) is a reviewer's corrections file (deid.corrections):
+    the files it names are processed again with its decisions applied.
     """
     config = config or Config()
     started = time.monotonic()
@@ -106,6 +110,9 @@ def run(
     if single_file:
         src_dir = src_dir.parent
     check_paths(src_dir, out_dir, report, overwrite or resume, single_file=single_file)
+    if corrections is not None and not resume:
+        raise UsageError("--corrections applies a review to a finished run; use it with --resume")
+    reviewed = _reviewed(corrections, report, src_dir) if corrections is not None else {}
     if config.engine == "ray":
         from deid.engine.ray_actors import import_ray
 
@@ -118,6 +125,7 @@ def run(
     with RunLock(report):
         return _run_locked(
             src_dir, out_dir, report, sources, total, config, progress, resume, started, started_at, rehash,
+            reviewed,
         )
 
 
@@ -141,6 +149,7 @@ class FileCount:
 def _run_locked(
     src_dir: Path, out_dir: Path, report: Path, sources: Iterable[SourceFile], total: Callable[[], int | None],
     config: Config, progress: Progress | None, resume: bool, started: float, started_at: str, rehash: bool = False,
+    reviewed: dict[str, FileCorrections] | None = None,
 ) -> RunSummary:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +199,11 @@ def _run_locked(
                 continue
             if noise_key is not None:
                 item = seeded(item, noise_key)
-            if resume:
+            review = (reviewed or {}).get(printable_path(source.relative))
+            if review is not None:
+                item = dataclasses.replace(item, corrections=review)
+                redo_reasons["corrected by a reviewer"] += 1
+            elif resume:
                 entry = journal.previous(printable_path(source.relative))
                 reason = _redo_reason(item, entry, fingerprint, out_dir, rehash)
                 if reason is None:
@@ -236,6 +249,7 @@ def _run_locked(
             counts=Counts(
                 inputs=tally.inputs, ok=tally.status[OK], failed=tally.status[FAILED], skipped=tally.status[SKIPPED],
                 faces=tally.faces, heads=tally.heads, images_with_faces=tally.images_with_faces, texts=tally.texts,
+                dropped=tally.decisions["drop"], kept_by_consent=tally.decisions["keep"], added=tally.decisions["add"],
             ),
             warnings=warnings,
             failed_files=[FailedFile(f["source"], f["error"]) for f in tally.failed_files],
@@ -460,6 +474,27 @@ def check_paths(src: Path, out: Path, report: Path, overwrite: bool, single_file
             f"output folder {out} is not empty; pass --resume to continue the run that wrote it, "
             "or --overwrite to replace its files"
         )
+
+
+def _reviewed(path: str | Path, report: Path, src_dir: Path) -> dict[str, FileCorrections]:
+    """The corrections of ``path``, checked against the finished run's records (each file
+    written by it, each box inside its image) before anything is written."""
+    corrections = load_corrections(Path(path))
+    sizes: dict[str, tuple[int, int]] = {}
+    try:
+        with open(report / IMAGES_FILE, encoding="utf-8") as fp:
+            for line in fp:
+                record = json.loads(line)
+                if record["source"] in corrections and record["status"] == OK:
+                    sizes[record["source"]] = (record["width"], record["height"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(
+            f"--corrections needs the finished run's report ({report / IMAGES_FILE}: {exc}); finish the run first"
+        ) from None
+    check_corrections(
+        corrections, lambda source: sizes.get(source) if (src_dir / source).is_file() else None, Path(path),
+    )
+    return corrections
 
 
 def _finished_runtime(report: Path) -> dict[str, Any] | None:

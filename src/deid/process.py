@@ -20,6 +20,7 @@ from deid.decode import decode
 from deid.detect.ensemble import FaceDetector
 from deid.discover import SourceFile, read_regular_file
 from deid.encode import encode
+from deid.corrections import FileCorrections, FrameCorrections, apply_corrections
 from deid.engine import Job
 from deid.errors import DecodeError, ImageError
 from deid.journal import Stamp, file_stamp, sha256_bytes
@@ -78,6 +79,7 @@ class WorkItem:
     seed: int | None = None
     # The file's place in discovery order: where its record goes in the report.
     index: int = -1
+    corrections: FileCorrections | None = None  # a reviewer's, to apply
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class Covered:
     pixels: np.ndarray
     texts: Detections | None = None  # kind TEXT; None when text detection is off
     text_regions: np.ndarray | None = None
+    decisions: tuple[dict[str, Any], ...] = ()  # a reviewer's, applied (deid.corrections)
 
 
 # Inference threads per worker: a worker is one core, so --workers N uses N cores and no
@@ -145,22 +148,27 @@ class FileRunner:
         return self.stages.runtime()
 
 
-def anonymize_pixels(pixels: np.ndarray, stages: Stages, rng: np.random.Generator | None = None) -> Covered:
+def anonymize_pixels(
+    pixels: np.ndarray, stages: Stages, rng: np.random.Generator | None = None,
+    corrections: FrameCorrections | None = None,
+) -> Covered:
     height, width = pixels.shape[:2]
-    faces = stages.detector.detect(pixels)
+    faces, decisions = apply_corrections(stages.detector.detect(pixels), corrections)
     regions = stages.anonymizer.regions(faces, width, height)
     out = stages.anonymizer.anonymize(pixels, faces, rng)
     if stages.text_detector is None:
-        return Covered(faces, regions, out)
+        return Covered(faces, regions, out, decisions=tuple(decisions))
     # Text is found in the original pixels: a covered face's edge must not hide a badge.
-    texts = stages.text_detector.detect(pixels)
+    texts, text_decisions = apply_corrections(stages.text_detector.detect(pixels), corrections, add=False)
+    for decision, on_text in zip(decisions, text_decisions):  # the same drop and keep boxes, in order
+        decision["matched"] += on_text["matched"]
     # A line of text is wide: its margin is a share of its height on every side, so that a
     # long string's region does not reach over its neighbours.
     grow = stages.config.text.margin * (texts.xyxy[:, 3] - texts.xyxy[:, 1])
     grown = texts.with_boxes(texts.xyxy + np.stack([-grow, -grow, grow, grow], axis=1))
     text_regions = stages.text_anonymizer.regions(grown, width, height)
     out = stages.text_anonymizer.anonymize(out, grown, rng)
-    return Covered(faces, regions, out, texts, text_regions)
+    return Covered(faces, regions, out, texts, text_regions, tuple(decisions))
 
 
 def read_image_bytes(source: SourceFile, output_config: OutputConfig) -> bytes:
@@ -213,7 +221,8 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
         frames, faces_per_frame = decoded.frames, []
         for index, pixels in enumerate(frames):
             rng = None if item.seed is None else np.random.default_rng([item.seed, index])
-            covered = anonymize_pixels(pixels, stages, rng)
+            corrections = None if item.corrections is None else item.corrections.for_frame(index)
+            covered = anonymize_pixels(pixels, stages, rng, corrections)
             # The covered pixels replace the original in the list: the original is not
             # needed again, and a full-size photo is not held twice while it is encoded.
             frames[index] = covered.pixels
@@ -245,6 +254,7 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
             for text in _text_records(covered.texts, covered.text_regions, frames[index].shape, index)
         ],
         metadata_found=decoded.metadata_found,
+        decisions=None if item.corrections is None else [d for covered in faces_per_frame for d in covered.decisions],
     )
     return FileResult(record, input_sha256, sha256_bytes(encoded), input_stamp, output_stamp, item.index)
 

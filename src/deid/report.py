@@ -65,6 +65,9 @@ class ImageRecord:
     metadata_found: list[str] = field(default_factory=list)
     # Text regions covered; None (and absent from the report) when text detection is off.
     texts: list[TextRecord] | None = None
+    # A reviewer's decisions applied to it (deid.corrections): {"decision": "drop" | "keep"
+    # | "add", "box", "frame", "matched": detections it named}; None (absent) when none.
+    decisions: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow copies: the report only serializes them, and dataclasses.asdict's deep
@@ -75,6 +78,8 @@ class ImageRecord:
             del data["texts"]
         else:
             data["texts"] = [dict(vars(text)) for text in self.texts]
+        if self.decisions is None:
+            del data["decisions"]
         data["metadata_found"] = list(self.metadata_found)
         data["source"] = printable_path(self.source)
         data["output"] = None if self.output is None else printable_path(self.output)
@@ -84,7 +89,7 @@ class ImageRecord:
     def from_dict(cls, data: dict[str, Any]) -> ImageRecord:
         faces = [FaceRecord(**face) for face in data.get("faces", [])]
         texts = None if data.get("texts") is None else [TextRecord(**text) for text in data["texts"]]
-        return cls(**{**data, "faces": faces, "texts": texts})
+        return cls(**{**data, "faces": faces, "texts": texts, "decisions": data.get("decisions")})
 
 
 def printable_path(path: str) -> str:
@@ -109,6 +114,7 @@ class Tally:
     heads: int = 0
     images_with_faces: int = 0
     texts: int = 0
+    decisions: Counter[str] = field(default_factory=Counter)  # a reviewer's, by decision
     metadata_found: Counter[str] = field(default_factory=Counter)
     _failed: list[tuple[int, dict[str, str | None]]] = field(default_factory=list)
 
@@ -121,6 +127,7 @@ class Tally:
             self.heads += heads
             self.images_with_faces += bool(record.faces)
             self.texts += len(record.texts or [])
+            self.decisions.update(d["decision"] for d in record.decisions or [])
         elif record.status == FAILED:
             self._failed.append((index, {"source": record.source, "error": record.error}))
 

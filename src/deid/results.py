@@ -20,6 +20,11 @@ class Counts:
     heads: int = 0  # heads covered where no face was seen (the pose detector)
     images_with_faces: int = 0
     texts: int = 0
+    # A reviewer's decisions applied (deid.corrections): regions left uncovered as not a
+    # face, faces left visible by consent, missed faces drawn and covered.
+    dropped: int = 0
+    kept_by_consent: int = 0
+    added: int = 0
 
     def to_json(self) -> dict[str, int]:
         return dataclasses.asdict(self)
