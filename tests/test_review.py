@@ -153,3 +153,28 @@ def test_usage_errors_are_one_line(tmp_path, reviewed, case):
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("deid: error: "), result.stderr
     assert not (tmp_path / REVIEW_FILE).exists()
+
+
+def test_failed_files_come_first_and_originals_browsers_cannot_show_get_a_thumbnail(browser, tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.open(SAMPLE_DATA / "astronaut.jpg").save(src / "b_astronaut.tiff")
+    data = (SAMPLE_DATA / "astronaut.jpg").read_bytes()
+    (src / "c_damaged.jpg").write_bytes(data[: len(data) // 40])
+    assert run_cli("run", src, tmp_path / "out", "--workers", "1").returncode == 1
+    assert run_cli("review", tmp_path / "out", "--source", src).returncode == 0
+    report_dir = tmp_path / "out.report"
+    assert len(list((report_dir / "review-thumbs").glob("*.jpg"))) == 1
+    browser.get_log("browser")
+    browser.get((report_dir / REVIEW_FILE).resolve().as_uri())
+    assert console_errors(browser) == []
+    items = browser.find_elements("css selector", "#items .item")
+    assert [item.get_attribute("data-source") for item in items] == ["c_damaged.jpg", "b_astronaut.tiff"]
+    assert "failed" in items[0].text
+    images = items[1].find_elements("css selector", "img")
+    assert len(images) == 2
+    for image in images:
+        assert "review-thumbs/" in image.get_attribute("src") or "thumbs/" in image.get_attribute("src")
+        assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
