@@ -21,10 +21,10 @@ its own script only.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from string import Template
@@ -138,7 +138,7 @@ def review_item(
     return item
 
 
-def picture(link: Any, path: str) -> tuple[str | None, str | None]:
+def picture(link: Callable[[str], str], path: str) -> tuple[str | None, str | None]:
     """(URL, None), or (None, why) when a thumbnail cannot be made: one unreadable picture
     must not stop the page."""
     try:
@@ -206,5 +206,4 @@ def render(items: list[dict[str, Any]], queued: int, total: int, with_originals:
         data=json.dumps(data, ensure_ascii=False).replace("</", "<\\/"),
         css=asset_text(CSS_ASSET),
         script=script,
-        title=html.escape("deid review"),
     )
