@@ -227,6 +227,27 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--workers", type=int, metavar="N", help="worker processes. Default: one per usable core")
     verify.add_argument("--device", choices=DEVICES, help="where detectors run. Default: auto")
     add_engine_options(verify)
+    review = commands.add_parser(
+        "review",
+        help="write a page to check each covered region against its original and save corrections",
+        description=(
+            "Write review.html into the report folder: each original beside its output, every "
+            "covered region outlined and labelled, the images most in need of a look first "
+            "(failed files, regions large for a face or with a low score). Click a region to "
+            "mark it drop (not a face) or keep (a face that may stay visible), drag a rectangle "
+            "to add a missed face, and save the decisions as a corrections file. The page shows "
+            "the originals: it belongs with the report, never with the outputs."
+        ),
+    )
+    review.add_argument("out", metavar="OUT", type=Path, help="output folder of a deid run")
+    review.add_argument(
+        "--source", type=Path, metavar="SRC",
+        help="the folder the run read, whose originals the page shows. Default: outputs only",
+    )
+    review.add_argument(
+        "--report", type=Path, metavar="DIR",
+        help="report folder of the run, where review.html is written. Default: OUT.report",
+    )
     evaluate = commands.add_parser(
         "eval",
         help="measure the protected-face rate on images with ground-truth face boxes",
@@ -466,6 +487,16 @@ class _ProgressBar:
             self._bar.close()
 
 
+def command_review(args: argparse.Namespace) -> int:
+    from deid.review import write_review_page
+
+    page = write_review_page(args.out, args.source, args.report)
+    print(f"review page: {page}")
+    if args.source is not None:
+        print("it shows the originals: keep it with the report, never with the outputs")
+    return EXIT_OK
+
+
 def command_eval(args: argparse.Namespace) -> int:
     import json
 
@@ -505,7 +536,10 @@ def command_inspect(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any("error" in f for f in result["files"]) else EXIT_OK
 
 
-COMMANDS = {"run": command_run, "verify": command_verify, "eval": command_eval, "inspect": command_inspect}
+COMMANDS = {
+    "run": command_run, "verify": command_verify, "review": command_review, "eval": command_eval,
+    "inspect": command_inspect,
+}
 
 
 EXIT_TERMINATED = 128 + signal.SIGTERM
