@@ -1,16 +1,19 @@
 """The review page, opened in a real browser (headless chromium): corrections made with the
-mouse come back as the corrections file the page saves."""
+mouse come back as the corrections file the page saves, and `deid run --resume
+--corrections` applies that file."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from conftest import SAMPLE_DATA, run_cli
+from conftest import SAMPLE_DATA, load_pixels, run_cli
 from deid.review import LARGE_BOX_SHARE, REVIEW_FILE, review_reasons
 
 # How long the test waits for the browser to finish writing the saved file.
@@ -111,6 +114,24 @@ def test_corrections_made_with_the_mouse_are_saved_as_a_corrections_file(browser
     assert 0 <= x1 < x2 == record["width"]  # dragged past the right edge: clipped to it
     assert 0 < y1 < y2 <= record["height"]
     assert x1 < record["width"] * 0.1 and y2 > record["height"] * 0.8
+
+    # The saved file applied to a copy of the run: that file only is redone, the dropped
+    # region is left as it was, the drawn box is covered, and both decisions are recorded.
+    copy_out, copy_report = tmp_path / "copy", tmp_path / "copy.report"
+    shutil.copytree(out, copy_out)
+    shutil.copytree(report_dir, copy_report)
+    applied = run_cli("run", SAMPLE_DATA, copy_out, "--report", copy_report, "--resume", "--workers", "1",
+                      "--corrections", tmp_path / "corrections.json")
+    assert applied.returncode == 0, applied.stderr
+    summary = json.loads((copy_report / "summary.json").read_text())
+    assert summary["resume"]["redone"] == {"corrected by a reviewer": 1}
+    assert summary["counts"]["dropped"] == 1 and summary["counts"]["added"] == 1
+    original, written = load_pixels(SAMPLE_DATA / source), load_pixels(copy_out / record["output"])
+    bx1, by1, bx2, by2 = (int(round(v)) for v in entry["drop"][0])
+    assert np.abs(written[by1:by2, bx1:bx2, :3].astype(int) - original[by1:by2, bx1:bx2, :3].astype(int)).mean() < 8
+    assert written[y1:y2, x1:x2, :3].max() <= 16 < original[y1:y2, x1:x2, :3].mean()
+    decisions = {r["source"]: r for r in records(copy_report)}[source]["decisions"]
+    assert sorted(d["decision"] for d in decisions) == ["add", "drop"]
 
 
 def test_a_second_click_keeps_the_region_instead(browser, reviewed, tmp_path):
