@@ -298,7 +298,7 @@ def test_page_files_are_written_while_the_records_are_read(tmp_path, monkeypatch
     import deid.html_report
 
     report_dir, out = synthetic(tmp_path, 3 * ITEMS_PER_FILE)
-    read = deid.html_report.read_records
+    read = deid.html_report.iter_records
     on_disk_when_read = []
 
     def watched(folder: Path):
@@ -307,7 +307,7 @@ def test_page_files_are_written_while_the_records_are_read(tmp_path, monkeypatch
                 on_disk_when_read.append((report_dir / "pages" / "0001.js").is_file())
             yield record
 
-    monkeypatch.setattr(deid.html_report, "read_records", watched)
+    monkeypatch.setattr(deid.html_report, "iter_records", watched)
     write_html_report(report_dir, out, OutputConfig.max_pixels)
     assert on_disk_when_read == [True]
 

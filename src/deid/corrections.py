@@ -9,7 +9,6 @@ files it names again and applies it; every decision is recorded in ``images.json
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,10 +44,6 @@ class FileCorrections:
 
     def for_frame(self, frame: int) -> FrameCorrections | None:
         return next((f for f in self.frames if f.frame == frame), None)
-
-    def sha256(self) -> str:
-        text = json.dumps([[f.frame, f.drop, f.keep, f.add] for f in self.frames], sort_keys=True)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def load_corrections(path: Path) -> dict[str, FileCorrections]:

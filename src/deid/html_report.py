@@ -34,7 +34,6 @@ import os
 import posixpath
 import re
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -48,7 +47,7 @@ from PIL import Image
 from deid.decode import decode
 from deid.errors import ImageError
 from deid.output import write_atomic
-from deid.report import FAILED, IMAGES_FILE, OK, SKIPPED, SUMMARY_FILE
+from deid.report import FAILED, IMAGES_FILE, OK, SKIPPED, SUMMARY_FILE, iter_records
 from deid.results import RunSummary, VerifyReport
 
 HTML_FILE = "index.html"
@@ -90,16 +89,16 @@ def write_html_report(report_dir: Path, out_dir: Path, max_pixels: int) -> Path 
     ``max_pixels`` is the run's ``output.max_pixels``: thumbnails decode the outputs under
     the limit they were made with."""
     report_dir = Path(report_dir)
-    if not (report_dir / SUMMARY_FILE).is_file() or not (report_dir / IMAGES_FILE).is_file():
+    summary = RunSummary.read(report_dir)
+    if summary is None or not (report_dir / IMAGES_FILE).is_file():
         return None
-    summary = RunSummary.from_json(json.loads((report_dir / SUMMARY_FILE).read_text(encoding="utf-8")), report_dir)
     verify_path = report_dir / VERIFY_FILE
     verified = VerifyReport.from_json(json.loads(verify_path.read_text(encoding="utf-8"))) if verify_path.is_file() else None
     findings = VerifyFindings.of(verified)
     links = ImageLinks.between(report_dir, Path(out_dir), max_pixels)
     gallery = Gallery(report_dir / PAGES_DIR, report_token(report_dir))
     tally = ChartTally()
-    for index, record in enumerate(read_records(report_dir)):
+    for index, record in enumerate(iter_records(report_dir)):
         tally.add(record)
         if record["status"] != SKIPPED:
             gallery.add(gallery_item(record, index, findings, links))
@@ -107,14 +106,6 @@ def write_html_report(report_dir: Path, out_dir: Path, max_pixels: int) -> Path 
     page = render(summary, verified, tally, gallery)
     write_atomic(report_dir / HTML_FILE, page.encode("utf-8"))
     return report_dir / HTML_FILE
-
-
-def read_records(report_dir: Path) -> Iterator[dict[str, Any]]:
-    """The records of ``images.jsonl`` one at a time: a run's report holds millions."""
-    with open(report_dir / IMAGES_FILE, encoding="utf-8") as fp:
-        for line in fp:
-            if line.strip():
-                yield json.loads(line)
 
 
 def report_token(report_dir: Path) -> str:
@@ -274,43 +265,47 @@ def page_file_name(file_index: int) -> str:
 
 @dataclass(frozen=True)
 class ImageLinks:
-    """URLs, relative to the report folder, of the outputs or of thumbnails made from them."""
+    """URLs, relative to the report folder, of the files of one folder (OUT, or SRC for the
+    review page) or of JPEG thumbnails made from them in ``thumbs_dir``, for formats
+    browsers cannot show."""
 
     report_dir: Path
-    out_dir: Path
+    folder: Path
     max_pixels: int
-    out_url: str  # OUT's URL from the report folder, ending in "/"
+    folder_url: str  # the folder's URL from the report folder, ending in "/"
+    thumbs_dir: str = THUMBS_DIR
+    thumb_side: int = THUMB_SIDE
 
     @classmethod
-    def between(cls, report_dir: Path, out_dir: Path, max_pixels: int) -> ImageLinks:
-        # Resolved once, not per output: resolving a path reads each of its folders, which
+    def between(
+        cls, report_dir: Path, folder: Path, max_pixels: int, thumbs_dir: str = THUMBS_DIR, thumb_side: int = THUMB_SIDE,
+    ) -> ImageLinks:
+        # Resolved once, not per file: resolving a path reads each of its folders, which
         # was most of the report's time on runs of many files.
         try:
-            relative = os.path.relpath(out_dir.resolve(), report_dir.resolve())
-            out_url = quote(Path(relative).as_posix()) + "/"
+            relative = os.path.relpath(folder.resolve(), report_dir.resolve())
+            folder_url = quote(Path(relative).as_posix()) + "/"
         except ValueError:  # another drive: no relative path exists
-            out_url = out_dir.resolve().as_uri() + "/"
-        return cls(report_dir, out_dir, max_pixels, out_url)
+            folder_url = folder.resolve().as_uri() + "/"
+        return cls(report_dir, folder, max_pixels, folder_url, thumbs_dir, thumb_side)
 
-    def link(self, output: str) -> str:
-        """The output file's URL, or a thumbnail's for a format browsers cannot show.
-        Raises ImageError or OSError when the thumbnail cannot be made."""
-        if posixpath.splitext(output)[1].lower() in BROWSER_SUFFIXES:
-            return self.out_url + quote(output)
-        thumb = thumbnail(self.report_dir, self.out_dir / PurePosixPath(output), output, self.max_pixels)
+    def link(self, relative: str) -> str:
+        """The file's URL, or a thumbnail's for a format browsers cannot show. Raises
+        ImageError or OSError when the thumbnail cannot be made."""
+        if posixpath.splitext(relative)[1].lower() in BROWSER_SUFFIXES:
+            return self.folder_url + quote(relative)
+        name = hashlib.sha256(relative.encode("utf-8", "surrogateescape")).hexdigest()[:24] + ".jpg"
+        thumb = self.report_dir / self.thumbs_dir / name
+        path = self.folder / PurePosixPath(relative)
+        # Made again when the file changed after it (a run that rewrote OUT, a new SRC):
+        # the page must show what the folder holds.
+        if not thumb.is_file() or thumb.stat().st_mtime_ns < path.stat().st_mtime_ns:
+            pixels = decode(path.read_bytes(), self.max_pixels).frames[0]
+            image = Image.fromarray(pixels[:, :, :3])
+            image.thumbnail((self.thumb_side, self.thumb_side))
+            thumb.parent.mkdir(exist_ok=True)
+            image.save(thumb, "JPEG", quality=85)
         return quote(thumb.relative_to(self.report_dir).as_posix())
-
-
-def thumbnail(report_dir: Path, path: Path, output: str, max_pixels: int) -> Path:
-    name = hashlib.sha256(output.encode("utf-8", "surrogateescape")).hexdigest()[:24] + ".jpg"
-    thumb = report_dir / THUMBS_DIR / name
-    if not thumb.is_file():
-        pixels = decode(path.read_bytes(), max_pixels).frames[0]
-        image = Image.fromarray(pixels[:, :, :3])
-        image.thumbnail((THUMB_SIDE, THUMB_SIDE))
-        thumb.parent.mkdir(exist_ok=True)
-        image.save(thumb, "JPEG", quality=85)
-    return thumb
 
 
 @dataclass

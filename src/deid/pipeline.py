@@ -8,7 +8,6 @@ import contextlib
 import dataclasses
 import datetime
 import itertools
-import json
 import sys
 import threading
 import time
@@ -37,7 +36,9 @@ from deid.metadata import find_metadata
 from deid.names import KEY_FILE, OutputNamer
 from deid.output import run_temp_prefix, set_temp_identity
 from deid.process import FileJob, FileResult, WorkItem, anonymize_pixels, cached_stages, decode_failure, failed_result
-from deid.report import FAILED, IMAGES_FILE, OK, SKIPPED, SUMMARY_FILE, ImageRecord, RecordSpool, clear_report, printable_path, write_report
+from deid.report import (
+    FAILED, IMAGES_FILE, OK, SKIPPED, ImageRecord, RecordSpool, clear_report, iter_records, printable_path, write_report,
+)
 from deid.results import Counts, FailedFile, Resumed, RunSummary
 from deid.runlock import RunLock, run_id
 from deid.engine import build_engine, engine_name, run_job
@@ -482,11 +483,9 @@ def _reviewed(path: str | Path, report: Path, src_dir: Path) -> dict[str, FileCo
     corrections = load_corrections(Path(path))
     sizes: dict[str, tuple[int, int]] = {}
     try:
-        with open(report / IMAGES_FILE, encoding="utf-8") as fp:
-            for line in fp:
-                record = json.loads(line)
-                if record["source"] in corrections and record["status"] == OK:
-                    sizes[record["source"]] = (record["width"], record["height"])
+        for record in iter_records(report):
+            if record["source"] in corrections and record["status"] == OK:
+                sizes[record["source"]] = (record["width"], record["height"])
     except (OSError, ValueError, KeyError) as exc:
         raise UsageError(
             f"--corrections needs the finished run's report ({report / IMAGES_FILE}: {exc}); finish the run first"
@@ -500,12 +499,11 @@ def _reviewed(path: str | Path, report: Path, src_dir: Path) -> dict[str, FileCo
 def _finished_runtime(report: Path) -> dict[str, Any] | None:
     """What ran in the finished run whose report is in ``report`` (models, devices, the
     notes among its warnings); None when there is no finished report."""
-    try:
-        data = json.loads((report / SUMMARY_FILE).read_text(encoding="utf-8"))
-        notes = [w for w in data["warnings"] if not w.startswith(NO_IMAGE_WARNING)]
-        return {"models": data["versions"]["models"], "devices": data["devices"], "notes": notes}
-    except (OSError, ValueError, KeyError, TypeError):
+    summary = RunSummary.read(report)
+    if summary is None or "models" not in summary.versions:
         return None
+    notes = [w for w in summary.warnings if not w.startswith(NO_IMAGE_WARNING)]
+    return {"models": summary.versions["models"], "devices": summary.devices, "notes": notes}
 
 
 # The start of the warning of a run that found no image (not a note of the models).

@@ -201,6 +201,13 @@ def write_report(report_dir: Path, spool: RecordSpool, summary: dict[str, Any], 
     return offsets
 
 
-def read_records(report_dir: Path) -> list[dict[str, Any]]:
+def iter_records(report_dir: Path) -> Iterator[dict[str, Any]]:
+    """The records of ``images.jsonl`` one at a time: a run's report holds millions."""
     with open(Path(report_dir) / IMAGES_FILE, encoding="utf-8") as fp:
-        return [json.loads(line) for line in fp if line.strip()]
+        for line in fp:
+            if line.strip():
+                yield json.loads(line)
+
+
+def read_records(report_dir: Path) -> list[dict[str, Any]]:
+    return list(iter_records(report_dir))

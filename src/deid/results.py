@@ -5,9 +5,12 @@ them back with ``from_json()``. Nothing re-derives a verdict from the JSON by it
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from deid.report import SUMMARY_FILE
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,16 @@ class RunSummary:
         if self.resume is not None:
             data["resume"] = dataclasses.asdict(self.resume)
         return data
+
+    @classmethod
+    def read(cls, report_dir: Path) -> RunSummary | None:
+        """The summary of the finished run whose report is in ``report_dir``; None when there
+        is none (no run finished there, or its summary cannot be read)."""
+        try:
+            data = json.loads((Path(report_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
+            return cls.from_json(data, report_dir)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     @classmethod
     def from_json(cls, data: dict[str, Any], report_dir: Path) -> RunSummary:

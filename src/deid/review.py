@@ -5,7 +5,7 @@ Every image is shown twice, its original (from SRC) beside its output, with each
 region outlined and labelled. Clicking a region marks it "drop" (not a face) or "keep" (a
 face that may stay visible, such as a consenting participant's); dragging a rectangle on
 either picture adds a face the run missed. "Save corrections" downloads the decisions as
-a JSON file (``CORRECTIONS_FORMAT``) made in the page: nothing is sent anywhere, and the
+a corrections file (deid.corrections) made in the page: nothing is sent anywhere, and the
 page reads nothing but its own pictures.
 
 The page shows originals, so it is written into the report folder, never into OUT: the
@@ -20,32 +20,24 @@ its own script only.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from string import Template
 from typing import Any
-from urllib.parse import quote
 
-from PIL import Image
-
-from deid.decode import decode
+from deid.boxes import box_areas
+from deid.corrections import FORMAT_VERSION
 from deid.errors import ImageError, UsageError
-from deid.html_report import BROWSER_SUFFIXES, LOW_SCORE, ImageLinks, asset_text, read_records, script_hash
+from deid.html_report import LOW_SCORE, ImageLinks, asset_text, script_hash
 from deid.output import write_atomic
-from deid.report import FAILED, IMAGES_FILE, OK
+from deid.report import FAILED, IMAGES_FILE, OK, iter_records
 
 REVIEW_FILE = "review.html"
 THUMBS_DIR = "review-thumbs"
 PAGE_ASSET = "review.html"
 CSS_ASSET = "review.css"
 SCRIPT_ASSET = "review.js"
-# The version the corrections file declares ("deid_corrections": 1).
-CORRECTIONS_FORMAT = 1
 # A face box covering more than this share of the image is queued for review. Portraits
 # reach it (the sample's portrait: 17%, Grace Hopper: 15%), group photos and crowds do
 # not (the astronaut, a half-length shot: 4.6%); in a dataset of scenes, a box this large
@@ -79,9 +71,9 @@ def write_review_page(out: str | Path, source: str | Path | None = None, report_
         raise UsageError(f"source {source_dir} is not a folder; give the folder the run read (SRC)")
     max_pixels = run_max_pixels(report)
     outputs = ImageLinks.between(report, out_dir, max_pixels)
-    originals = OriginalLinks.between(report, source_dir, max_pixels) if source_dir is not None else None
+    originals = None if source_dir is None else ImageLinks.between(report, source_dir, max_pixels, THUMBS_DIR, THUMB_SIDE)
     queue, rest, total = [], [], 0
-    for index, record in enumerate(read_records(report)):
+    for index, record in enumerate(iter_records(report)):
         if record["status"] not in (OK, FAILED):
             continue
         total += 1
@@ -96,10 +88,6 @@ def write_review_page(out: str | Path, source: str | Path | None = None, report_
     return report / REVIEW_FILE
 
 
-def box_area(box: list[float]) -> float:
-    return max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
-
-
 def review_reasons(record: dict[str, Any]) -> list[str]:
     """Why the record is in the review queue; empty when it is not."""
     if record["status"] == FAILED:
@@ -107,7 +95,7 @@ def review_reasons(record: dict[str, Any]) -> list[str]:
     image_area = max(record["width"] * record["height"], 1)
     faces = [f for f in record["faces"] if f.get("frame", 0) == 0]
     reasons = []
-    if any(box_area(f["box"]) > LARGE_BOX_SHARE * image_area for f in faces):
+    if faces and (box_areas([f["box"] for f in faces]) > LARGE_BOX_SHARE * image_area).any():
         reasons.append("large region")
     if any(f["score"] < LOW_SCORE for f in faces):
         reasons.append("low score")
@@ -115,7 +103,7 @@ def review_reasons(record: dict[str, Any]) -> list[str]:
 
 
 def review_item(
-    record: dict[str, Any], index: int, reasons: list[str], outputs: ImageLinks, originals: OriginalLinks | None,
+    record: dict[str, Any], index: int, reasons: list[str], outputs: ImageLinks, originals: ImageLinks | None,
 ) -> dict[str, Any]:
     item: dict[str, Any] = {"n": index, "source": record["source"], "status": record["status"], "reasons": reasons}
     if record["status"] == FAILED:
@@ -147,43 +135,6 @@ def picture(link: Callable[[str], str], path: str) -> tuple[str | None, str | No
         return None, (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
 
 
-@dataclass(frozen=True)
-class OriginalLinks:
-    """URLs, relative to the report folder, of the originals or of thumbnails made from them
-    in ``review-thumbs/`` (kept apart from ``thumbs/``, which holds only outputs)."""
-
-    report_dir: Path
-    source_dir: Path
-    max_pixels: int
-    source_url: str  # SRC's URL from the report folder, ending in "/"
-
-    @classmethod
-    def between(cls, report_dir: Path, source_dir: Path, max_pixels: int) -> OriginalLinks:
-        try:
-            relative = os.path.relpath(source_dir.resolve(), report_dir.resolve())
-            source_url = quote(Path(relative).as_posix()) + "/"
-        except ValueError:  # another drive: no relative path exists
-            source_url = source_dir.resolve().as_uri() + "/"
-        return cls(report_dir, source_dir, max_pixels, source_url)
-
-    def link(self, source: str) -> str:
-        """Raises ImageError or OSError when the thumbnail cannot be made."""
-        if posixpath.splitext(source)[1].lower() in BROWSER_SUFFIXES:
-            return self.source_url + quote(source)
-        name = hashlib.sha256(source.encode("utf-8", "surrogateescape")).hexdigest()[:24] + ".jpg"
-        thumb = self.report_dir / THUMBS_DIR / name
-        original = self.source_dir / PurePosixPath(source)
-        # Made again when the original changed after it: the page must show what SRC holds.
-        if thumb.is_file() and thumb.stat().st_mtime_ns >= original.stat().st_mtime_ns:
-            return quote(thumb.relative_to(self.report_dir).as_posix())
-        pixels = decode(original.read_bytes(), self.max_pixels).frames[0]
-        image = Image.fromarray(pixels[:, :, :3])
-        image.thumbnail((THUMB_SIDE, THUMB_SIDE))
-        thumb.parent.mkdir(exist_ok=True)
-        image.save(thumb, "JPEG", quality=85)
-        return quote(thumb.relative_to(self.report_dir).as_posix())
-
-
 def render(items: list[dict[str, Any]], queued: int, total: int, with_originals: bool) -> str:
     data = {
         "items": items,
@@ -191,7 +142,7 @@ def render(items: list[dict[str, Any]], queued: int, total: int, with_originals:
         "total": total,
         "pageSize": PAGE_SIZE,
         "originals": with_originals,
-        "format": CORRECTIONS_FORMAT,
+        "format": FORMAT_VERSION,
     }
     left_out = total - len(items)
     notes = []

@@ -304,13 +304,7 @@ def verify(
         AuditTask(f.relative, f.path, *originals.get(f.relative, (None, ())))
         for f in images
     ]
-    if engine == "local":
-        size = min(workers or usable_cores(), max(1, len(tasks)))
-    else:
-        from deid.engine.ray_actors import import_ray
-
-        import_ray()
-        size = workers
+    size = min(workers or usable_cores(), max(1, len(tasks))) if engine == "local" else workers
     results: list[FileAudit] = []
 
     def finished(result: FileAudit) -> None:
@@ -348,12 +342,12 @@ def run_max_pixels(report: Path) -> int:
     """The pixel limit of the run that wrote the report (so that outputs it wrote under a
     raised limit are not refused), or the default when there is no readable report."""
     from deid.config import OutputConfig
-    from deid.report import SUMMARY_FILE
+    from deid.results import RunSummary
 
+    summary = RunSummary.read(report)
     try:
-        config = json.loads((report / SUMMARY_FILE).read_text(encoding="utf-8"))["config"]
-        return int(config["output"]["max_pixels"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(summary.config["output"]["max_pixels"])
+    except (AttributeError, KeyError, TypeError, ValueError):
         return OutputConfig.max_pixels
 
 
