@@ -77,7 +77,7 @@ def test_dropped_regions_are_left_drawn_boxes_covered_and_only_named_files_redon
 
 
 @pytest.mark.parametrize("files, message", [
-    ([{"source": "not-there.jpg", "drop": [[0, 0, 10, 10]]}], "which the finished run did not write"),
+    ([{"source": "not-there.jpg", "drop": [[0, 0, 10, 10]]}], "which the finished run neither wrote nor held back for review"),
     ([{"source": "astronaut.jpg", "add": [[0, 0, 100000, 10]]}], "is not inside its"),
     ([{"source": "astronaut.jpg", "add": [[0, 0, 10]]}], "an entry is malformed"),
     (None, "is not JSON"),
@@ -101,3 +101,31 @@ def test_corrections_need_resume(tmp_path, finished):
     src, _, _ = finished
     result = run_cli("run", src, tmp_path / "other", "--corrections", write(tmp_path, []))
     assert result.returncode == 2 and "use it with --resume" in result.stderr
+
+
+def test_refused_large_regions_are_written_once_a_reviewer_names_the_file(tmp_path):
+    # Boxes over a tenth of the image: the two portraits' faces (15% and 17% of them), not
+    # the half-length astronaut's (under 5%).
+    src = tmp_path / "src"
+    for photo in PHOTOS:
+        (src / photo).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SAMPLE_DATA / photo, src / photo)
+    config = tmp_path / "refuse.toml"
+    config.write_text('[review]\nmax_region = 0.1\nlarge_region = "refuse"\n')
+    out = tmp_path / "out"
+    result = run_cli("run", src, out, "--workers", "1", "--config", config)
+    assert result.returncode == 1, result.stderr
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["astronaut.jpg"]
+    records = {r["source"]: r for r in map(json.loads, (tmp_path / "out.report" / "images.jsonl").read_text().splitlines())}
+    portrait = records["astronaut_portrait.png"]
+    assert portrait["status"] == "failed" and "more than review.max_region (10%)" in portrait["error"]
+    assert portrait["faces"] and portrait["width"] == load_pixels(SAMPLE_DATA / "astronaut_portrait.png").shape[1]
+    # The reviewer looked at the portrait and changed nothing: it is written, its face covered.
+    corrections = write(tmp_path, [{"source": "astronaut_portrait.png", "frame": 0}])
+    result = run_cli("run", src, out, "--resume", "--workers", "1", "--config", config, "--corrections", corrections)
+    assert result.returncode == 1, result.stderr  # grace_hopper.jpg is still refused
+    box = portrait["faces"][0]["box"]
+    assert mean_difference(load_pixels(out / "astronaut_portrait.png"), load_pixels(SAMPLE_DATA / "astronaut_portrait.png"), box) > 40
+    assert not (out / "people" / "grace_hopper.jpg").exists()
+    summary = json.loads((tmp_path / "out.report" / "summary.json").read_text())
+    assert [f["source"] for f in summary["failed_files"]] == ["people/grace_hopper.jpg"]

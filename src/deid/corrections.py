@@ -82,7 +82,7 @@ def check_corrections(
         size = size_of(source)
         if size is None:
             raise UsageError(
-                f"--corrections {path} names {source}, which the finished run did not write; "
+                f"--corrections {path} names {source}, which the finished run neither wrote nor held back for review; "
                 "correct the files of this run's report"
             )
         width, height = size

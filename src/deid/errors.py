@@ -44,3 +44,16 @@ class DetectionError(ImageError):
 
 class MetadataLeftError(ImageError):
     """The encoded output still carries metadata; it must not be written."""
+
+
+class ReviewNeeded(ImageError):
+    """The image holds a region a person must look at before it is written (config
+    ``review.large_region = "refuse"``); ``faces`` are the records of what was found, so
+    that the review page can show them."""
+
+    def __init__(self, message: str, faces: list, width: int, height: int, frames: int) -> None:
+        super().__init__(message)
+        self.faces = faces
+        self.width = width
+        self.height = height
+        self.frames = frames

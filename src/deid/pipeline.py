@@ -479,12 +479,14 @@ def check_paths(src: Path, out: Path, report: Path, overwrite: bool, single_file
 
 def _reviewed(path: str | Path, report: Path, src_dir: Path) -> dict[str, FileCorrections]:
     """The corrections of ``path``, checked against the finished run's records (each file
-    written by it, each box inside its image) before anything is written."""
+    written by it, or held back for a review, each box inside its image) before anything is
+    written."""
     corrections = load_corrections(Path(path))
     sizes: dict[str, tuple[int, int]] = {}
     try:
         for record in iter_records(report):
-            if record["source"] in corrections and record["status"] == OK:
+            # A file refused for review is failed with its size and boxes recorded.
+            if record["source"] in corrections and record.get("width") and record["status"] in (OK, FAILED):
                 sizes[record["source"]] = (record["width"], record["height"])
     except (OSError, ValueError, KeyError) as exc:
         raise UsageError(

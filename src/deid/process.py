@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from deid.anonymize import build_anonymizer
-from deid.boxes import Detections, clip_boxes
+from deid.boxes import Detections, box_areas, clip_boxes
 from deid.config import Config, OutputConfig
 from deid.decode import decode
 from deid.detect.ensemble import FaceDetector
@@ -22,7 +22,7 @@ from deid.discover import SourceFile, read_regular_file
 from deid.encode import encode
 from deid.corrections import FileCorrections, FrameCorrections, apply_corrections
 from deid.engine import Job
-from deid.errors import DecodeError, ImageError
+from deid.errors import DecodeError, ImageError, ReviewNeeded
 from deid.journal import Stamp, file_stamp, sha256_bytes
 from deid.output import set_temp_identity, write_atomic
 from deid.report import FAILED, OK, FaceRecord, ImageRecord, TextRecord
@@ -228,11 +228,19 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
             frames[index] = covered.pixels
             del pixels
             faces_per_frame.append(covered)
+        if item.corrections is None and stages.config.review.large_region == "refuse":
+            refuse_large_regions(faces_per_frame, frames, stages.config.review.max_region)
         # Written in the format the discover stage saw (the output name was planned from
         # it); Pillow calls a JPEG with extra pictures "MPO", which is the same writer.
         encoded = encode(frames, source.format or decoded.format, output_config, decoded.animation, decoded.dpi)
         write_atomic(out_dir / output, encoded)
         output_stamp = file_stamp(out_dir / output)
+    except ReviewNeeded as exc:
+        record = ImageRecord(
+            source=source.relative, output=None, status=FAILED, error=str(exc), width=exc.width,
+            height=exc.height, frames=exc.frames, faces=exc.faces,
+        )
+        return FileResult(record, input_sha256, None, index=item.index)
     except Exception as exc:  # fail closed: whatever broke, this file is not written
         return _failed(source, failure_reason(exc), input_sha256, item.index)
     height, width = frames[0].shape[:2]
@@ -257,6 +265,25 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
         decisions=None if item.corrections is None else [d for covered in faces_per_frame for d in covered.decisions],
     )
     return FileResult(record, input_sha256, sha256_bytes(encoded), input_stamp, output_stamp, item.index)
+
+
+def refuse_large_regions(covered: list[Covered], frames: list[np.ndarray], max_region: float) -> None:
+    """ReviewNeeded when a detector's box covers more than ``max_region`` of its frame."""
+    for index, (frame, found) in enumerate(zip(frames, covered)):
+        height, width = frame.shape[:2]
+        shares = box_areas(clip_boxes(found.faces.xyxy, width, height)) / (width * height)
+        if len(shares) and shares.max() > max_region:
+            records = [
+                face for number, done in enumerate(covered)
+                for face in _face_records(done.faces, done.regions, frames[number].shape, number)
+            ]
+            where = f" of frame {index}" if len(frames) > 1 else ""
+            raise ReviewNeeded(
+                f"a box covers {shares.max():.0%} of the image{where}, more than review.max_region "
+                f"({max_region:.0%}) trusts without a look; review it (deid review) and apply the "
+                "corrections with --resume --corrections",
+                records, frames[0].shape[1], frames[0].shape[0], len(frames),
+            )
 
 
 def _face_records(faces: Detections, regions: np.ndarray, shape: tuple[int, ...], frame: int) -> list[FaceRecord]:
