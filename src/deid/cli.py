@@ -165,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
         "images.jsonl. Default: none",
     )
     run.add_argument(
+        "--keep-faces", type=Path, metavar="DIR",
+        help="leave visible the faces of participants who agreed to be shown: DIR holds NAME.jpg "
+        "(or NAME/ with several photos) for each. A face dlib's recogniser matches to one of them "
+        "(distance under 0.45, clearly nearer than any other participant; faces of 40 px and "
+        "more) is not covered, and is recorded with the participant and distance. A wrong match "
+        "exposes a person who did not consent: check the kept faces. Needs deid[audit]. "
+        "Default: every face is covered",
+    )
+    run.add_argument(
         "--rehash", action="store_true",
         help="with --resume, read every input and output again to check its content, instead of "
         "trusting an unchanged size, modification time and inode (slower: it reads the whole "
@@ -343,7 +352,8 @@ def command_run(args: argparse.Namespace) -> int:
     try:
         summary = deid.run(args.src, args.out, config=config, report_dir=args.report,
                            overwrite=args.overwrite, progress=bar.update,
-                           resume=args.resume, files=files, rehash=args.rehash, corrections=args.corrections)
+                           resume=args.resume, files=files, rehash=args.rehash, corrections=args.corrections,
+                           keep_faces=args.keep_faces)
     finally:
         bar.close()
     counts = summary.counts
@@ -355,6 +365,10 @@ def command_run(args: argparse.Namespace) -> int:
     if counts.dropped or counts.kept_by_consent or counts.added:
         print(f"review: {counts.dropped} regions left uncovered as not a face, {counts.kept_by_consent} faces "
               f"left visible by consent, {counts.added} missed faces covered")
+    if summary.consent is not None:
+        print(f"consent: {counts.consent_matches} faces left visible, matched to the photos of "
+              f"{summary.consent['participants']} participants (images.jsonl: decision \"consent\", with "
+              "participant and distance)")
     resumed = summary.resume
     if resumed is not None:
         reasons = ", ".join(f"{count} {why}" for why, count in resumed.redone.items()) or "none"

@@ -24,6 +24,7 @@ from PIL import Image
 from deid.anonymize import build_anonymizer
 from deid.boxes import Detections
 from deid.config import Config, OutputConfig
+from deid.consent import CONSENT, ConsentList
 from deid.corrections import FileCorrections, check_corrections, load_corrections
 from deid.decode import to_srgb_pixels
 from deid.discover import FAIL, IMAGE, SourceFile, classify, count_files, discover
@@ -89,6 +90,7 @@ def run(
     files: list[str | Path] | None = None,
     rehash: bool = False,
     corrections: str | Path | None = None,
+    keep_faces: str | Path | None = None,
 ) -> RunSummary:
     """Write a sanitized copy of the image tree ``src`` into ``out`` and a report into
     ``report_dir`` (default ``<out>.report`` beside ``out``). ``src`` may be a single
@@ -99,7 +101,9 @@ def run(
     whose size, modification time and inode are those recorded is trusted unread;
     ``rehash`` reads every input and output to check its content. ``corrections`` (with
     ``resume``, after a finished run) is a reviewer's corrections file (deid.corrections):
-    the files it names are processed again with its decisions applied.
+    the files it names are processed again with its decisions applied. ``keep_faces`` is a
+    folder of photos of participants who agreed to be shown (deid.consent): their faces are
+    left visible where the recogniser matches them, and recorded.
     """
     config = config or Config()
     started = time.monotonic()
@@ -114,6 +118,7 @@ def run(
     if corrections is not None and not resume:
         raise UsageError("--corrections applies a review to a finished run; use it with --resume")
     reviewed = _reviewed(corrections, report, src_dir) if corrections is not None else {}
+    consent = _enrol(keep_faces, config) if keep_faces is not None else None
     if config.engine == "ray":
         from deid.engine.ray_actors import import_ray
 
@@ -126,7 +131,7 @@ def run(
     with RunLock(report):
         return _run_locked(
             src_dir, out_dir, report, sources, total, config, progress, resume, started, started_at, rehash,
-            reviewed,
+            reviewed, consent,
         )
 
 
@@ -150,7 +155,7 @@ class FileCount:
 def _run_locked(
     src_dir: Path, out_dir: Path, report: Path, sources: Iterable[SourceFile], total: Callable[[], int | None],
     config: Config, progress: Progress | None, resume: bool, started: float, started_at: str, rehash: bool = False,
-    reviewed: dict[str, FileCorrections] | None = None,
+    reviewed: dict[str, FileCorrections] | None = None, consent: ConsentList | None = None,
 ) -> RunSummary:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -166,7 +171,9 @@ def _run_locked(
         spool = RecordSpool(report)
     except OSError as exc:
         raise DeidError(f"cannot prepare {out_dir} and {report}: {exc.strerror or exc}") from None
-    fingerprint = config_fingerprint(config.to_dict(), _version("deid"))
+    # Who is kept visible is part of what a file's output depends on.
+    settings = config.to_dict() if consent is None else {**config.to_dict(), "keep_faces": consent.digest()}
+    fingerprint = config_fingerprint(settings, _version("deid"))
     tally = spool.tally
     kept, redo_reasons, images, discovered = 0, Counter(), 0, 0
 
@@ -231,7 +238,7 @@ def _run_locked(
                 # the ones that run recorded, and loading them would be most of the resume.
                 runtime = finished_runtime
             else:
-                runtime = run_job(FileJob(config, out_dir, run), items, finished, engine)
+                runtime = run_job(FileJob(config, out_dir, run, consent), items, finished, engine)
         except OSError as exc:
             raise DeidError(
                 f"cannot write the run journal in {report}: {exc.strerror or exc}; "
@@ -251,6 +258,7 @@ def _run_locked(
                 inputs=tally.inputs, ok=tally.status[OK], failed=tally.status[FAILED], skipped=tally.status[SKIPPED],
                 faces=tally.faces, heads=tally.heads, images_with_faces=tally.images_with_faces, texts=tally.texts,
                 dropped=tally.decisions["drop"], kept_by_consent=tally.decisions["keep"], added=tally.decisions["add"],
+                consent_matches=tally.decisions[CONSENT],
             ),
             warnings=warnings,
             failed_files=[FailedFile(f["source"], f["error"]) for f in tally.failed_files],
@@ -269,6 +277,7 @@ def _run_locked(
             command=[printable_path(arg) for arg in sys.argv],
             resumed=kept,
             resume=Resumed(kept, dict(redo_reasons.most_common())) if resume else None,
+            consent=None if consent is None else consent.summary(),
         )
         try:
             journal.fold(write_report(report, spool, summary.to_json(), discovered))
@@ -496,6 +505,15 @@ def _reviewed(path: str | Path, report: Path, src_dir: Path) -> dict[str, FileCo
         corrections, lambda source: sizes.get(source) if (src_dir / source).is_file() else None, Path(path),
     )
     return corrections
+
+
+def _enrol(folder: str | Path, config: Config) -> ConsentList:
+    """The participants of ``folder``, enrolled with the run's own detectors (so that their
+    boxes are placed as the run's are), before anything is written."""
+    from deid.consent import enrol
+    from deid.detect.ensemble import FaceDetector
+
+    return enrol(folder, FaceDetector(config.detect, config.device), config.output.max_pixels)
 
 
 def _finished_runtime(report: Path) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from deid.config import Config, OutputConfig
 from deid.decode import decode
 from deid.detect.ensemble import FaceDetector
 from deid.discover import SourceFile, read_regular_file
+from deid.consent import ConsentList
 from deid.encode import encode
 from deid.corrections import FileCorrections, FrameCorrections, apply_corrections
 from deid.engine import Job
@@ -38,9 +39,14 @@ MAX_BYTES_PER_PIXEL = 8
 class Stages:
     """The stateful stages of one process, built once: detector models load here."""
 
-    def __init__(self, config: Config, threads: int = 0) -> None:
+    def __init__(self, config: Config, threads: int = 0, consent: ConsentList | None = None) -> None:
         self.config = config
         self.detector = FaceDetector(config.detect, config.device, threads)
+        self.consent = None
+        if consent is not None:
+            from deid.consent import ConsentMatcher
+
+            self.consent = ConsentMatcher(consent)
         self.anonymizer = build_anonymizer(config.anonymize)
         self.text_detector = None
         self.text_anonymizer = None
@@ -66,8 +72,8 @@ class Stages:
 
 
 @functools.lru_cache(maxsize=4)
-def cached_stages(config: Config, threads: int = 0) -> Stages:
-    return Stages(config, threads)
+def cached_stages(config: Config, threads: int = 0, consent: ConsentList | None = None) -> Stages:
+    return Stages(config, threads, consent)
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,8 @@ class Covered:
     pixels: np.ndarray
     texts: Detections | None = None  # kind TEXT; None when text detection is off
     text_regions: np.ndarray | None = None
-    decisions: tuple[dict[str, Any], ...] = ()  # a reviewer's, applied (deid.corrections)
+    # A reviewer's, applied (deid.corrections), and faces kept by consent (deid.consent).
+    decisions: tuple[dict[str, Any], ...] = ()
 
 
 # Inference threads per worker: a worker is one core, so --workers N uses N cores and no
@@ -119,6 +126,7 @@ class FileJob(Job[WorkItem, FileResult]):
     config: Config
     out_dir: Path
     run: str = ""
+    consent: ConsentList | None = None  # participants whose faces stay visible (deid.consent)
 
     # Files per task. Handing a task to a worker and its result back goes through the main
     # process's queue threads; one file a task, on photos that take 10 ms each, left the
@@ -130,7 +138,7 @@ class FileJob(Job[WorkItem, FileResult]):
     def start(self) -> FileRunner:
         if self.run:
             set_temp_identity(self.run)
-        return FileRunner(cached_stages(self.config, THREADS_PER_WORKER), self.out_dir)
+        return FileRunner(cached_stages(self.config, THREADS_PER_WORKER, self.consent), self.out_dir)
 
     def failed(self, item: WorkItem, reason: str) -> FileResult:
         return failed_result(item.source, reason, item.index)
@@ -150,17 +158,20 @@ class FileRunner:
 
 def anonymize_pixels(
     pixels: np.ndarray, stages: Stages, rng: np.random.Generator | None = None,
-    corrections: FrameCorrections | None = None,
+    corrections: FrameCorrections | None = None, frame: int = 0,
 ) -> Covered:
     height, width = pixels.shape[:2]
     faces, decisions = apply_corrections(stages.detector.detect(pixels), corrections)
+    if stages.consent is not None:
+        faces, consented = stages.consent.split(pixels, faces, frame)
+        decisions += consented
     regions = stages.anonymizer.regions(faces, width, height)
     out = stages.anonymizer.anonymize(pixels, faces, rng)
     if stages.text_detector is None:
         return Covered(faces, regions, out, decisions=tuple(decisions))
     # Text is found in the original pixels: a covered face's edge must not hide a badge.
     texts, text_decisions = apply_corrections(stages.text_detector.detect(pixels), corrections, add=False)
-    for decision, on_text in zip(decisions, text_decisions):  # the same drop and keep boxes, in order
+    for decision, on_text in zip(decisions, text_decisions):  # the drop and keep boxes come first, in order
         decision["matched"] += on_text["matched"]
     # A line of text is wide: its margin is a share of its height on every side, so that a
     # long string's region does not reach over its neighbours.
@@ -222,7 +233,7 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
         for index, pixels in enumerate(frames):
             rng = None if item.seed is None else np.random.default_rng([item.seed, index])
             corrections = None if item.corrections is None else item.corrections.for_frame(index)
-            covered = anonymize_pixels(pixels, stages, rng, corrections)
+            covered = anonymize_pixels(pixels, stages, rng, corrections, index)
             # The covered pixels replace the original in the list: the original is not
             # needed again, and a full-size photo is not held twice while it is encoded.
             frames[index] = covered.pixels
@@ -262,9 +273,16 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
             for text in _text_records(covered.texts, covered.text_regions, frames[index].shape, index)
         ],
         metadata_found=decoded.metadata_found,
-        decisions=None if item.corrections is None else [d for covered in faces_per_frame for d in covered.decisions],
+        decisions=_decisions(faces_per_frame, item.corrections is not None),
     )
     return FileResult(record, input_sha256, sha256_bytes(encoded), input_stamp, output_stamp, item.index)
+
+
+def _decisions(covered: list[Covered], corrected: bool) -> list[dict[str, Any]] | None:
+    """The decisions applied to a file; None (absent from its record) when nobody corrected
+    it and no face was kept by consent."""
+    decisions = [d for frame in covered for d in frame.decisions]
+    return decisions if decisions or corrected else None
 
 
 def refuse_large_regions(covered: list[Covered], frames: list[np.ndarray], max_region: float) -> None:

@@ -28,6 +28,9 @@ class Counts:
     dropped: int = 0
     kept_by_consent: int = 0
     added: int = 0
+    # Faces left visible because the recogniser matched them to a participant who agreed
+    # to be shown (--keep-faces, deid.consent).
+    consent_matches: int = 0
 
     def to_json(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -72,6 +75,8 @@ class RunSummary:
     command: list[str] = field(default_factory=list)
     resumed: int = 0  # images kept from the run this one resumed
     resume: Resumed | None = None  # None when not resumed
+    # The consent list of --keep-faces (deid.consent.ConsentList.summary); None without one.
+    consent: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -99,6 +104,8 @@ class RunSummary:
         }
         if self.resume is not None:
             data["resume"] = dataclasses.asdict(self.resume)
+        if self.consent is not None:
+            data["consent"] = dict(self.consent)
         return data
 
     @classmethod
@@ -132,6 +139,7 @@ class RunSummary:
             command=list(data.get("command", [])),
             resumed=int(data.get("resumed", 0)),
             resume=None if resume is None else Resumed(int(resume["kept"]), dict(resume["redone"])),
+            consent=data.get("consent"),
         )
 
 
@@ -189,6 +197,9 @@ class VerifyReport:
     checked_with: list[str]
     skipped: list[str]
     wall_time_s: float
+    # Faces found where the run's report says a person decided they stay visible (a
+    # reviewer's drop or keep, a consent match): listed, and not residual.
+    left_visible: list[ResidualFace] = field(default_factory=list)
 
     @property
     def files_with_residual_faces(self) -> int:
@@ -223,4 +234,5 @@ class VerifyReport:
             checked_with=list(data.get("checked_with", [])),
             skipped=list(data.get("skipped", [])),
             wall_time_s=float(data.get("wall_time_s", 0.0)),
+            left_visible=[ResidualFace(**face) for face in data.get("left_visible", [])],
         )

@@ -66,6 +66,13 @@ AUDIT_SEED_HEIGHT = 64.0
 AUDIT_SEED_SCORE = 0.3
 # Boxes of different detectors overlapping this much are one residual face.
 SAME_FACE_IOU = 0.3
+# Regions a person decided may stay visible: a reviewer's drop (not a face) and keep, and a
+# consent match (deid.corrections, deid.consent).
+LEFT_VISIBLE_DECISIONS = frozenset({"drop", "keep", "consent"})
+# A face verify finds is the decided one when this much of it lies inside the decided box:
+# the scanners' boxes are placed and sized differently from the run's detectors' (dlib's
+# hug the eyes and mouth, inside the run's box).
+DECIDED_SHARE = 0.5
 # Output faces compared with every original at once: the distance matrix is this many rows
 # of 8 bytes per face checked (20 MB for 10,000 faces).
 REID_CHUNK = 256
@@ -316,10 +323,13 @@ def verify(
     run_job(job, tasks, finished, build_engine(engine_name(engine, workers), size, device, ray_address))
     results.sort(key=lambda r: r.output)
 
+    found = [face for r in results for face in r.residual_faces]
+    decided = _decided_regions(report)
+    on_purpose = [face for face in found if _decided(face, decided)]
     verified = VerifyReport(
         files=len(tasks),
         sampled_from=population if sample is not None else None,
-        residual_faces=[face for r in results for face in r.residual_faces],
+        residual_faces=[face for face in found if not _decided(face, decided)],
         residual_tags=[ResidualTags(r.output, r.residual_tags) for r in results if r.residual_tags],
         unreadable=unreadable + [Unreadable(r.output, r.error) for r in results if r.error],
         reidentifiable=_reidentifiable(results) if reid else None,
@@ -327,6 +337,7 @@ def verify(
         checked_with=[s.label for s in scanners(not missing_audit)],
         skipped=skipped,
         wall_time_s=round(time.monotonic() - started, 3),
+        left_visible=on_purpose,
     )
     text = json.dumps(verified.to_json(), indent=2, ensure_ascii=False) + "\n"
     try:
@@ -336,6 +347,35 @@ def verify(
     except OSError as exc:
         raise DeidError(f"cannot write {report / VERIFY_FILE}: {exc.strerror or exc}") from None
     return VerifyResult(report, verified)
+
+
+def _decided_regions(report: Path) -> dict[tuple[str, int], np.ndarray]:
+    """(output, frame) -> boxes a person decided may stay visible, from the run's report
+    (none when there is no report)."""
+    from deid.report import IMAGES_FILE, OK, iter_records
+
+    regions: dict[tuple[str, int], list[list[float]]] = {}
+    if not (report / IMAGES_FILE).is_file():
+        return {}
+    for record in iter_records(report):
+        if record["status"] != OK or not record.get("decisions"):
+            continue
+        for decision in record["decisions"]:
+            if decision["decision"] in LEFT_VISIBLE_DECISIONS:
+                regions.setdefault((record["output"], int(decision.get("frame", 0))), []).append(decision["box"])
+    return {key: np.asarray(boxes, dtype=np.float64) for key, boxes in regions.items()}
+
+
+def _decided(face: ResidualFace, decided: dict[tuple[str, int], np.ndarray]) -> bool:
+    """Whether most of ``face`` lies in a region a person decided may stay visible."""
+    boxes = decided.get((face.output, face.frame))
+    if boxes is None:
+        return False
+    box = np.asarray(face.box, dtype=np.float64)
+    width = np.clip(np.minimum(boxes[:, 2], box[2]) - np.maximum(boxes[:, 0], box[0]), 0, None)
+    height = np.clip(np.minimum(boxes[:, 3], box[3]) - np.maximum(boxes[:, 1], box[1]), 0, None)
+    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
+    return bool((width * height / area >= DECIDED_SHARE).any())
 
 
 def run_max_pixels(report: Path) -> int:
@@ -431,6 +471,11 @@ def format_summary(result: VerifyResult) -> str:
         lines.append(f"  {face.output}: {face.box} score {face.score} ({', '.join(face.seen_by)})")
     if len(report.residual_faces) > 5:
         lines.append(f"  ... {len(report.residual_faces) - 5} more in {VERIFY_FILE}")
+    if report.left_visible:
+        lines.append(
+            f"left visible on purpose: {len(report.left_visible)} faces found where the report records a "
+            "consent match or a reviewer's drop or keep (not residual; listed in left_visible)"
+        )
     lines.append(f"residual metadata: {len(report.residual_tags)} files")
     for entry in report.residual_tags[:5]:
         lines.append(f"  {entry.output}: {', '.join(entry.tags)}")
