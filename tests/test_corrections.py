@@ -53,7 +53,7 @@ def test_dropped_regions_are_left_drawn_boxes_covered_and_only_named_files_redon
     ])
     result = run_cli("run", src, out, "--resume", "--workers", "1", "--corrections", corrections)
     assert result.returncode == 0, result.stderr
-    assert "1 regions left uncovered as not a face" in result.stdout and "1 missed faces covered" in result.stdout
+    assert "1 region left uncovered as not a face" in result.stdout and "1 missed face covered" in result.stdout
     # Only the two files named were processed again.
     assert (out / "astronaut_portrait.png").stat().st_mtime_ns == before["astronaut_portrait.png"]
     summary = json.loads((tmp_path / "out.report" / "summary.json").read_text())

@@ -324,6 +324,10 @@ def config_with_overrides(args: argparse.Namespace) -> Config:
     return dataclasses.replace(config, anonymize=anonymize, detect=detect, output=output, text=text, **top)
 
 
+def counted(number: int, thing: str) -> str:
+    return f"{number} {thing}" + ("" if number == 1 else "s")
+
+
 def command_run(args: argparse.Namespace) -> int:
     import deid
 
@@ -363,12 +367,13 @@ def command_run(args: argparse.Namespace) -> int:
         + (f", {counts.heads} heads covered where no face was seen" if counts.heads else "")
     )
     if counts.dropped or counts.kept_by_consent or counts.added:
-        print(f"review: {counts.dropped} regions left uncovered as not a face, {counts.kept_by_consent} faces "
-              f"left visible by consent, {counts.added} missed faces covered")
+        print(f"review: {counted(counts.dropped, 'region')} left uncovered as not a face, "
+              f"{counted(counts.kept_by_consent, 'face')} left visible by consent, "
+              f"{counted(counts.added, 'missed face')} covered")
     if summary.consent is not None:
-        print(f"consent: {counts.consent_matches} faces left visible, matched to the photos of "
-              f"{summary.consent['participants']} participants (images.jsonl: decision \"consent\", with "
-              "participant and distance)")
+        print(f"consent: {counted(counts.consent_matches, 'face')} left visible, matched to the photos of "
+              f"{counted(summary.consent['participants'], 'participant')} (images.jsonl: decision \"consent\", "
+              "with participant and distance)")
     resumed = summary.resume
     if resumed is not None:
         reasons = ", ".join(f"{count} {why}" for why, count in resumed.redone.items()) or "none"
