@@ -158,3 +158,26 @@ def test_detections_carry_kind_and_rule_through_every_operation(count):
     assert list(Detections(boxes.xyxy, boxes.scores, boxes.detectors).rules) == [""] * count
     with pytest.raises(ValueError, match="rules"):
         Detections(boxes.xyxy, boxes.scores, boxes.detectors, boxes.kinds, np.zeros(count + 1, dtype=object))
+
+
+def test_a_merged_face_counts_the_distinct_detectors_that_saw_it():
+    found = Detections(
+        np.array([[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 9], [50, 50, 60, 60], [51, 50, 60, 61]], dtype=float),
+        np.array([0.9, 0.8, 0.7, 0.9, 0.6]),
+        np.array(["centerface", "blazeface-short", "centerface", "centerface", "centerface"], dtype=object),
+    )
+    merged = merge_overlapping(found, 0.3)
+    assert sorted(zip(merged.xyxy[:, 0].tolist(), merged.seen_by.tolist())) == [(0.0, 2), (50.0, 1)]
+    # Merged again with a box of one of its detectors: still two, not one.
+    again = merge_overlapping(Detections.concatenate([merged, found[np.array([1])]]), 0.3)
+    assert sorted(again.seen_by.tolist()) == [1, 2]
+
+
+def test_seen_by_is_carried_through_every_operation_and_defaults_to_one():
+    boxes = Detections(np.array([[0, 0, 5, 5], [9, 9, 20, 20]], dtype=float), np.array([0.9, 0.8]),
+                       np.array(["a", "b"], dtype=object), seen_by=[2, 3])
+    for moved in (boxes.with_boxes(boxes.xyxy + 1), boxes[np.arange(2)], Detections.concatenate([boxes])):
+        assert moved.seen_by.tolist() == [2, 3]
+    assert Detections(boxes.xyxy, boxes.scores, boxes.detectors).seen_by.tolist() == [1, 1]
+    with pytest.raises(ValueError, match="seen_by"):
+        Detections(boxes.xyxy, boxes.scores, boxes.detectors, seen_by=[1])

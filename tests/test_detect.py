@@ -217,6 +217,15 @@ def test_detectors_find_faces_in_real_photos(caltech_sample, make_detector):
     assert total > 30 and hits / total >= 0.9
 
 
+def test_the_ensemble_counts_the_detectors_that_saw_each_face():
+    """The portrait's face fills the frame: both default detectors see it, and the face is
+    one box that says so; CenterFace alone sees it once."""
+    image = load_pixels(SAMPLE_DATA / "astronaut_portrait.png").astype(np.uint8)
+    (both,) = FaceDetector(DetectConfig(), "cpu").detect(image).seen_by
+    (alone,) = centerface().detect(image).seen_by
+    assert (both, alone) == (2, 1)
+
+
 def test_no_faces_in_a_blank_image():
     assert len(centerface().detect(np.full((200, 300, 3), 127, np.uint8))) == 0
 

@@ -45,3 +45,11 @@ def test_each_line_is_one_json_record(tmp_path):
     spool.close()
     (line,) = (tmp_path / IMAGES_FILE).read_text(encoding="utf-8").splitlines()
     assert json.loads(line)["source"] == "名前 with space.jpg" and len(json.loads(line)["faces"]) == 2
+
+
+def test_a_face_record_says_how_many_detectors_saw_it_and_older_records_read_as_one():
+    face = FaceRecord(box=[1.0, 2.0, 3.0, 4.0], region=[0, 0, 5, 5], score=0.9, detector="centerface", seen_by=2)
+    data = ImageRecord("a.jpg", "a.jpg", OK, faces=[face]).to_dict()
+    assert data["faces"][0]["seen_by"] == 2
+    del data["faces"][0]["seen_by"]
+    assert ImageRecord.from_dict(data).faces[0].seen_by == 1

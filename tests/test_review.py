@@ -13,11 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SAMPLE_DATA, load_pixels, run_cli
-from deid.review import LARGE_BOX_SHARE, REVIEW_FILE, review_reasons
+from conftest import PROJECT, SAMPLE_DATA, load_pixels, run_cli
+from deid.html_report import ITEMS_PER_FILE
+from deid.review import PAGE_SIZE, PAGES_DIR, REVIEW_FILE, SINGLE_DETECTOR_SIDE, QueueRules, review_reasons, write_review_page
 
 # How long the test waits for the browser to finish writing the saved file.
 DOWNLOAD_WAIT_S = 10.0
+# The sample's portraits have faces over a tenth of the image (15% and 17%), the
+# half-length astronaut's is under 5%: with this, the portraits are queued, or refused.
+SAMPLE_MAX_REGION = 0.1
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
@@ -27,18 +31,29 @@ def tree_digest(folder: Path) -> dict[str, str]:
     }
 
 
+def review_config(folder: Path, large_region: str) -> Path:
+    path = folder / f"{large_region}.toml"
+    path.write_text(f'[review]\nmax_region = {SAMPLE_MAX_REGION}\nlarge_region = "{large_region}"\n')
+    return path
+
+
 @pytest.fixture(scope="module")
 def reviewed(tmp_path_factory) -> tuple[Path, Path, dict[str, str], list[str]]:
-    """A run on sample_data, then ``deid review``: (OUT, report folder, OUT's files before
-    the review, what review printed)."""
+    """A run on sample_data that queues the portraits, then ``deid review``: (OUT, report
+    folder, OUT's files before the review, what review printed)."""
     root = tmp_path_factory.mktemp("review")
     out = root / "out"
-    result = run_cli("run", SAMPLE_DATA, out, "--workers", "1")
+    result = run_cli("run", SAMPLE_DATA, out, "--workers", "1", "--config", review_config(root, "queue"))
     assert result.returncode == 0, result.stderr
     before = tree_digest(out)
     result = run_cli("review", out, "--source", SAMPLE_DATA)
     assert result.returncode == 0, result.stderr
     return out, root / "out.report", before, result.stdout.splitlines()
+
+
+def page_data(report_dir: Path) -> dict:
+    """The data review.html holds."""
+    return json.loads((report_dir / REVIEW_FILE).read_text().split('id="review-data">')[1].split("</script>")[0])
 
 
 def records(report_dir: Path) -> list[dict]:
@@ -79,7 +94,8 @@ def test_corrections_made_with_the_mouse_are_saved_as_a_corrections_file(browser
     items = browser.find_elements("css selector", "#items .item")
     assert len(items) == len(by_source)
     queued = [item.get_attribute("data-source") for item in items if item.find_elements("css selector", ".reasons")]
-    assert queued and queued == [s for s in by_source if review_reasons(by_source[s])]
+    rules = QueueRules(max_region=SAMPLE_MAX_REGION, face_detectors=2)
+    assert queued and queued == [s for s in by_source if review_reasons(by_source[s], rules)]
     first = items[0]
     source = first.get_attribute("data-source")
     record = by_source[source]
@@ -121,7 +137,7 @@ def test_corrections_made_with_the_mouse_are_saved_as_a_corrections_file(browser
     shutil.copytree(out, copy_out)
     shutil.copytree(report_dir, copy_report)
     applied = run_cli("run", SAMPLE_DATA, copy_out, "--report", copy_report, "--resume", "--workers", "1",
-                      "--corrections", tmp_path / "corrections.json")
+                      "--config", review_config(tmp_path, "queue"), "--corrections", tmp_path / "corrections.json")
     assert applied.returncode == 0, applied.stderr
     summary = json.loads((copy_report / "summary.json").read_text())
     assert summary["resume"]["redone"] == {"corrected by a reviewer": 1}
@@ -148,17 +164,64 @@ def test_a_second_click_keeps_the_region_instead(browser, reviewed, tmp_path):
     assert saved["files"] == [{"source": source, "frame": 0, "drop": [], "keep": [record["faces"][0]["box"]], "add": []}]
 
 
-def test_large_boxes_are_queued():
-    record = {"status": "ok", "width": 100, "height": 100, "faces": [
-        {"box": [0, 0, 10, 10], "score": 0.9, "frame": 0},
-    ]}
+def test_the_queue_takes_its_largest_trusted_region_from_the_runs_config(reviewed):
+    """The run trusted boxes up to a tenth of the image: the portraits (15%, 17%) are queued
+    for it, the astronaut (under 5%) is not."""
+    _, report_dir, _, _ = reviewed
+    data = page_data(report_dir)
+    queued = {item["source"]: item["reasons"] for item in data["items"][: data["queued"]]}
+    assert queued == {
+        "astronaut_portrait.png": ["region over 10% of the image"],
+        "people/grace_hopper.jpg": ["region over 10% of the image"],
+    }
+    assert "region over 10% of the image: 2" in (report_dir / REVIEW_FILE).read_text()
+
+
+def face(side: float, score: float = 0.9, seen_by: int | None = None, **more) -> dict:
+    found = {"box": [0.0, 0.0, side, side], "region": [0, 0, int(side), int(side)], "score": score,
+             "detector": "centerface", "frame": 0, "kind": "face", **more}
+    if seen_by is not None:
+        found["seen_by"] = seen_by
+    return found
+
+
+def test_large_regions_and_low_scores_are_queued():
+    record = {"status": "ok", "width": 100, "height": 100, "faces": [face(10)]}
     assert review_reasons(record) == []
-    side = (LARGE_BOX_SHARE * 100 * 100) ** 0.5 + 1
-    record["faces"].append({"box": [0, 0, side, side], "score": 0.9, "frame": 0})
-    assert review_reasons(record) == ["large region"]
-    record["faces"].append({"box": [0, 0, 5, 5], "score": 0.2, "frame": 0})
-    assert review_reasons(record) == ["large region", "low score"]
+    side = (0.25 * 100 * 100) ** 0.5 + 1  # over review.max_region's default
+    record["faces"].append(face(side))
+    assert review_reasons(record) == ["region over 25% of the image"]
+    record["faces"].append(face(5, score=0.2))
+    assert review_reasons(record) == ["region over 25% of the image", "low score"]
+    assert review_reasons(record, QueueRules(max_region=0.5)) == ["low score"]
     assert review_reasons({"status": "failed"}) == ["failed"]
+    # A reviewer's own box is not queued again.
+    assert review_reasons({"status": "ok", "width": 100, "height": 100,
+                           "faces": [face(90, score=1.0, detector="reviewer")]}) == []
+
+
+def test_rules_come_from_the_runs_config_or_the_defaults():
+    config = {"review": {"max_region": 0.4}, "detect": {"detectors": [
+        {"name": "centerface"}, {"name": "blazeface", "variant": "short"}, {"name": "pose"},
+    ]}}
+    assert QueueRules.of(config) == QueueRules(max_region=0.4, face_detectors=2)
+    assert QueueRules.of({}) == QueueRules()
+    assert QueueRules().max_region == 0.25
+
+
+def test_a_large_face_one_detector_alone_saw_is_queued_when_the_ensemble_has_others():
+    ensemble = QueueRules(face_detectors=2)
+    large, small = SINGLE_DETECTOR_SIDE * 100 + 1, SINGLE_DETECTOR_SIDE * 100 - 1
+
+    def reasons(rules, *faces):
+        return review_reasons({"status": "ok", "width": 100, "height": 80, "faces": list(faces)}, rules)
+
+    assert reasons(ensemble, face(large, seen_by=1)) == ["seen by one detector"]
+    assert reasons(ensemble, face(large, seen_by=2)) == []
+    assert reasons(ensemble, face(small, seen_by=1)) == []  # small faces are CenterFace's alone
+    assert reasons(QueueRules(face_detectors=1), face(large, seen_by=1)) == []  # no other to see it
+    assert reasons(ensemble, face(large)) == []  # a report from before seen_by: unknown
+    assert reasons(ensemble, face(large, seen_by=1, kind="head")) == []
 
 
 @pytest.mark.parametrize("case", ["out missing", "no report", "source missing"])
@@ -199,3 +262,146 @@ def test_failed_files_come_first_and_originals_browsers_cannot_show_get_a_thumbn
     for image in images:
         assert "review-thumbs/" in image.get_attribute("src") or "thumbs/" in image.get_attribute("src")
         assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
+
+
+# A synthetic run (scripts/bench_html_report.py writes its report directly, without
+# detection) past two page files' worth of images that need no look, with a verify.json.
+SYNTHETIC_FILES = 2 * ITEMS_PER_FILE + 500
+SYNTHETIC_REVIEW = 8  # files of each kind (failed, low score, residual face, residual tags, ...)
+
+
+@pytest.fixture(scope="module")
+def synthetic_review(tmp_path_factory) -> tuple[Path, list[dict]]:
+    """The report folder of the synthetic run with review.html written, and its records;
+    one output re-identified and one unreadable added to its verify.json."""
+    import sys
+
+    sys.path.insert(0, str(PROJECT / "scripts"))
+    from bench_html_report import synthetic_report
+
+    report_dir, out = synthetic_report(tmp_path_factory.mktemp("synthetic"), SYNTHETIC_FILES, SYNTHETIC_REVIEW)
+    rows = records(report_dir)
+    written = [r for r in rows if r["status"] == "ok" and not r["faces"] and r["output"].endswith(".png")]
+    verify = json.loads((report_dir / "verify.json").read_text())
+    verify["reidentifiable"] = {"checked": 1, "matched": 1, "within_distance": 1, "matches": [
+        {"output": written[0]["output"], "frame": 0, "box": [1.0, 1.0, 9.0, 9.0], "distance": 0.3}]}
+    verify["unreadable"] = [{"output": written[1]["output"], "error": "truncated"}]
+    (report_dir / "verify.json").write_text(json.dumps(verify))
+    write_review_page(out, None, report_dir)
+    return report_dir, rows
+
+
+def test_verify_findings_are_queued_then_failed_files_then_the_rest_in_page_files(synthetic_review):
+    report_dir, rows = synthetic_review
+    data = page_data(report_dir)
+    verify = json.loads((report_dir / "verify.json").read_text())
+    residual = {f["output"] for f in verify["residual_faces"]}
+    tags = {t["output"] for t in verify["residual_tags"]}
+    reidentified = verify["reidentifiable"]["matches"][0]["output"]
+    unreadable = verify["unreadable"][0]["output"]
+    shown = [(index, r) for index, r in enumerate(rows) if r["status"] != "skipped"]
+    failed = [index for index, r in shown if r["status"] == "failed"]
+    flagged = [
+        index for index, r in shown if r["status"] == "ok" and (
+            r["output"] in residual | tags | {reidentified, unreadable} or any(f["score"] < 0.5 for f in r["faces"]))
+    ]
+    rest = [index for index, r in shown if index not in flagged and index not in failed]
+    assert len(flagged) == 3 * SYNTHETIC_REVIEW + 2 and len(failed) == SYNTHETIC_REVIEW
+    assert (data["queued"], data["failed"], data["total"]) == (len(flagged), len(failed), len(shown))
+
+    # The page holds the queue, the failed files and the first file's worth of the rest;
+    # the page files the rest of the rest, in the order found, none left out.
+    pages = sorted((report_dir / PAGES_DIR).iterdir())
+    assert [p.name for p in pages] == ["0001.js", "0002.js"]
+    in_files = []
+    for number, path in enumerate(pages, start=1):
+        text = path.read_text()
+        assert text.startswith(f'deidPage("{data["token"]}", {number}, [')
+        in_files += json.loads(text[text.index("["): text.rindex("]") + 1])
+    order = [item["n"] for item in data["items"]] + [item["n"] for item in in_files]
+    assert order == flagged + failed + rest
+
+    by_output = {item.get("output"): item for item in data["items"]}
+    some_residual = next(iter(residual))
+    assert "residual face (verify)" in by_output[some_residual]["reasons"]
+    assert by_output[some_residual]["residual"] == [[30.0, 10.0, 44.0, 28.0, 0.8]]
+    assert "residual metadata (verify)" in by_output[next(iter(tags))]["reasons"]
+    assert by_output[reidentified]["reasons"] == ["re-identified (verify)"]
+    assert by_output[unreadable]["reasons"] == ["unreadable by verify"]
+    assert all(item["reasons"] == ["failed"] for item in data["items"][data["queued"]: data["queued"] + data["failed"]])
+    assert "are not on this page" not in (report_dir / REVIEW_FILE).read_text()
+
+
+def wait_until(browser, condition) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 10, poll_frequency=0.02).until(condition)
+
+
+def shown_sources(browser) -> list[str]:
+    return browser.execute_script(
+        'return Array.from(document.querySelectorAll("#items .item"), function (e) { return e.dataset.source; })'
+    )
+
+
+def test_the_reviewer_pages_through_every_image_from_the_page_files(browser, synthetic_review):
+    """Offline, from disk: the last page comes from the last page file; the queue's
+    residual faces are outlined on the output, dashed and labelled "verify"."""
+    from selenium.webdriver.common.keys import Keys
+
+    report_dir, rows = synthetic_review
+    browser.get_log("browser")
+    browser.get((report_dir / REVIEW_FILE).resolve().as_uri())
+    data = page_data(report_dir)
+    first = browser.find_elements("css selector", "#items .item")[0]
+    assert first.get_attribute("data-source") == data["items"][0]["source"]
+    residual = next(i for i, item in enumerate(data["items"]) if item.get("residual"))
+    assert residual < PAGE_SIZE  # on the first page
+    item = browser.find_element("id", f"item-{data['items'][residual]['n']}")
+    outline = item.find_element("css selector", "figure svg rect.residual")
+    assert outline.value_of_css_property("stroke-dasharray") not in ("", "none")
+    assert item.find_element("css selector", "figure svg text.residual").get_attribute("textContent").startswith("verify")
+
+    pages = -(-data["total"] // PAGE_SIZE)
+    browser.find_element("tag name", "body").send_keys(Keys.END)
+    wait_until(browser, lambda driver: driver.find_element("id", "page-info").text == f"page {pages} of {pages}"
+               and driver.find_element("id", "items").get_attribute("aria-busy") == "false")
+    last = [r["source"] for r in rows if r["status"] != "skipped"]
+    assert shown_sources(browser)[-1] == last[-1]
+    assert browser.find_element("id", "page-status").text == ""
+    assert console_errors(browser) == []
+
+
+def test_a_refused_file_shows_its_boxes_and_looks_right_approves_it(browser, tmp_path):
+    """Refused for its large region, the portrait is shown (original and boxes, no output)
+    after the queue; marking it "Looks right" saves an entry without boxes, which writes it."""
+    config = review_config(tmp_path, "refuse")
+    out = tmp_path / "out"
+    assert run_cli("run", SAMPLE_DATA, out, "--workers", "1", "--config", config).returncode == 1
+    assert run_cli("review", out, "--source", SAMPLE_DATA).returncode == 0
+    report_dir = tmp_path / "out.report"
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.get_log("browser")
+    browser.get((report_dir / REVIEW_FILE).resolve().as_uri())
+    assert shown_sources(browser) == ["astronaut_portrait.png", "people/grace_hopper.jpg", "astronaut.jpg"]
+    refused = browser.find_element("css selector", '#items .item[data-source="astronaut_portrait.png"]')
+    assert "region over 10% of the image" in refused.find_element("css selector", ".reasons").text
+    assert "not written" in refused.text and "review.max_region" in refused.text
+    (image,) = refused.find_elements("css selector", "img")
+    assert image.get_attribute("alt") == "original astronaut_portrait.png"
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
+    assert len(refused.find_elements("css selector", "svg rect.region")) == 1
+
+    refused.find_element("css selector", "button.approve").click()
+    approve = browser.find_element("css selector", '#items .item[data-source="astronaut_portrait.png"] button.approve')
+    assert approve.get_attribute("aria-pressed") == "true"
+    assert "1 image marked right in 1 file" in browser.find_element("id", "decisions").text
+    browser.find_element("id", "save").click()
+    saved = saved_file(tmp_path)
+    assert saved["files"] == [{"source": "astronaut_portrait.png", "frame": 0, "drop": [], "keep": [], "add": []}]
+    assert console_errors(browser) == []
+
+    result = run_cli("run", SAMPLE_DATA, out, "--resume", "--workers", "1", "--config", config,
+                     "--corrections", tmp_path / "corrections.json")
+    assert result.returncode == 1, result.stderr  # grace_hopper.jpg is still refused
+    assert (out / "astronaut_portrait.png").is_file() and not (out / "people" / "grace_hopper.jpg").exists()

@@ -22,14 +22,16 @@ KINDS = (FACE, HEAD, TEXT)
 class Detections:
     """N detections as parallel arrays: ``xyxy`` (N x 4 float pixel boxes), ``scores`` (N),
     the name of the detector that found each (N), what each is (N, ``KINDS``; all faces
-    when omitted) and the rule that made each covered (N; "" for faces and heads, which
-    are covered for being what they are)."""
+    when omitted), the rule that made each covered (N; "" for faces and heads, which
+    are covered for being what they are) and how many distinct detectors' boxes were
+    merged into each (N; 1 when omitted)."""
 
     xyxy: np.ndarray
     scores: np.ndarray
     detectors: np.ndarray
     kinds: np.ndarray | None = None
     rules: np.ndarray | None = None
+    seen_by: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float64).reshape(-1, 4)
@@ -39,16 +41,19 @@ class Detections:
             else np.asarray(self.kinds, dtype=object).reshape(-1)
         rules = np.full(len(xyxy), "", dtype=object) if self.rules is None \
             else np.asarray(self.rules, dtype=object).reshape(-1)
-        if not len(xyxy) == len(scores) == len(detectors) == len(kinds) == len(rules):
+        seen_by = np.ones(len(xyxy), dtype=np.int64) if self.seen_by is None \
+            else np.asarray(self.seen_by, dtype=np.int64).reshape(-1)
+        if not len(xyxy) == len(scores) == len(detectors) == len(kinds) == len(rules) == len(seen_by):
             raise ValueError(
                 f"Detections arrays differ in length: xyxy {len(xyxy)}, scores {len(scores)}, "
-                f"detectors {len(detectors)}, kinds {len(kinds)}, rules {len(rules)}"
+                f"detectors {len(detectors)}, kinds {len(kinds)}, rules {len(rules)}, seen_by {len(seen_by)}"
             )
         object.__setattr__(self, "xyxy", xyxy)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "detectors", detectors)
         object.__setattr__(self, "kinds", kinds)
         object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "seen_by", seen_by)
 
     @classmethod
     def empty(cls) -> Detections:
@@ -64,17 +69,21 @@ class Detections:
             np.concatenate([p.detectors for p in parts]),
             np.concatenate([p.kinds for p in parts]),
             np.concatenate([p.rules for p in parts]),
+            np.concatenate([p.seen_by for p in parts]),
         )
 
     def with_boxes(self, xyxy: np.ndarray) -> Detections:
         """The same detections at other boxes (moved, scaled, grown)."""
-        return Detections(xyxy, self.scores, self.detectors, self.kinds, self.rules)
+        return Detections(xyxy, self.scores, self.detectors, self.kinds, self.rules, self.seen_by)
 
     def __len__(self) -> int:
         return len(self.scores)
 
     def __getitem__(self, index: np.ndarray | slice | list[int]) -> Detections:
-        return Detections(self.xyxy[index], self.scores[index], self.detectors[index], self.kinds[index], self.rules[index])
+        return Detections(
+            self.xyxy[index], self.scores[index], self.detectors[index], self.kinds[index], self.rules[index],
+            self.seen_by[index],
+        )
 
 
 # The name of earlier versions, when every detection was a face.
@@ -208,11 +217,13 @@ def merge_overlapping(faces: Detections, iou_threshold: float) -> Detections:
 
     Unlike non-maximum suppression, which keeps one box and drops the rest, the merged box
     covers every box of its group, so fusing detectors never shrinks the protected area.
-    The group keeps the highest score and that box's detector name.
+    The group keeps the highest score and that box's detector name, and counts the
+    distinct detectors that saw it (at least as many as any of its boxes already counted).
     """
     if len(faces) == 0:
         return faces
     groups = group_overlapping(faces.xyxy, faces.scores, iou_threshold)
     best = np.array([group[0] for group in groups])
     merged = np.stack([enclosing_box(faces.xyxy[group]) for group in groups])
-    return Detections(merged, faces.scores[best], faces.detectors[best], faces.kinds[best])
+    seen_by = [max(len(set(faces.detectors[group])), int(faces.seen_by[group].max())) for group in groups]
+    return Detections(merged, faces.scores[best], faces.detectors[best], faces.kinds[best], seen_by=seen_by)

@@ -242,10 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Write review.html into the report folder: each original beside its output, every "
             "covered region outlined and labelled, the images most in need of a look first "
-            "(failed files, regions large for a face or with a low score). Click a region to "
-            "mark it drop (not a face) or keep (a face that may stay visible), drag a rectangle "
-            "to add a missed face, and save the decisions as a corrections file. The page shows "
-            "the originals: it belongs with the report, never with the outputs."
+            "(regions large for a face, with a low score or seen by one detector only, findings "
+            "of deid verify), then failed files, then the rest. Click a region to mark it drop "
+            "(not a face) or keep (a face that may stay visible), drag a rectangle to add a "
+            "missed face, mark an image \"Looks right\", and save the decisions as a corrections "
+            "file. The page shows the originals: it belongs with the report, never with the outputs."
         ),
     )
     review.add_argument("out", metavar="OUT", type=Path, help="output folder of a deid run")

@@ -55,6 +55,9 @@ VERIFY_FILE = "verify.json"
 THUMBS_DIR = "thumbs"
 PAGES_DIR = "pages"
 ASSETS_PACKAGE = "deid.html"
+# The loader of page files, which report.js and review.js both use: inlined ahead of
+# either (page_script).
+PAGES_SCRIPT_ASSET = "pages.js"
 # The page's template: string.Template placeholders ($name) for what render() fills in.
 PAGE_ASSET = "report.html"
 CSS_ASSET = "report.css"
@@ -92,11 +95,10 @@ def write_html_report(report_dir: Path, out_dir: Path, max_pixels: int) -> Path 
     summary = RunSummary.read(report_dir)
     if summary is None or not (report_dir / IMAGES_FILE).is_file():
         return None
-    verify_path = report_dir / VERIFY_FILE
-    verified = VerifyReport.from_json(json.loads(verify_path.read_text(encoding="utf-8"))) if verify_path.is_file() else None
+    verified = read_verify(report_dir)
     findings = VerifyFindings.of(verified)
     links = ImageLinks.between(report_dir, Path(out_dir), max_pixels)
-    gallery = Gallery(report_dir / PAGES_DIR, report_token(report_dir))
+    gallery = Gallery(PageFiles(report_dir / PAGES_DIR, report_token(report_dir)))
     tally = ChartTally()
     for index, record in enumerate(iter_records(report_dir)):
         tally.add(record)
@@ -108,11 +110,19 @@ def write_html_report(report_dir: Path, out_dir: Path, max_pixels: int) -> Path 
     return report_dir / HTML_FILE
 
 
-def report_token(report_dir: Path) -> str:
+def read_verify(report_dir: Path) -> VerifyReport | None:
+    """What ``deid verify`` found, from ``verify.json``; None when the run is not verified."""
+    path = Path(report_dir) / VERIFY_FILE
+    return VerifyReport.from_json(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else None
+
+
+def report_token(report_dir: Path, *also: str) -> str:
     """Names the report a page file was written for: a page file from another version of
     the report (one rewrite interrupted before its end) is refused by the page, not shown
-    as the wrong outputs."""
+    as the wrong outputs. ``also``: anything else the page files depend on."""
     digest = hashlib.sha256()
+    for text in also:
+        digest.update(text.encode("utf-8", "surrogateescape") + b"\0")
     for name in (SUMMARY_FILE, VERIFY_FILE):
         path = report_dir / name
         digest.update(path.read_bytes() if path.is_file() else b"-")
@@ -129,6 +139,7 @@ class VerifyFindings:
     faces: Counter[str]  # residual faces in every frame
     tags: dict[str, list[str]]
     unreadable: dict[str, str]
+    reidentified: Counter[str] = field(default_factory=Counter)  # covered faces matched to their original
 
     @classmethod
     def of(cls, verified: VerifyReport | None) -> VerifyFindings:
@@ -140,10 +151,12 @@ class VerifyFindings:
             faces[face.output] += 1
             if face.frame == 0:
                 boxes.setdefault(face.output, []).append([*face.box, face.score])
+        matches = verified.reidentifiable.matches if verified.reidentifiable else []
         return cls(
             boxes, faces,
             {entry.output: entry.tags for entry in verified.residual_tags},
             {entry.output: entry.error for entry in verified.unreadable},
+            Counter(match.output for match in matches),
         )
 
 
@@ -202,17 +215,13 @@ def item_filters(item: dict[str, Any]) -> list[str]:
 
 
 @dataclass
-class Gallery:
-    """The gallery's items as they stream by: the first file's worth and the review queue
-    kept for the page, every later item written to its page file."""
+class PageFiles:
+    """Items as they stream by, ``ITEMS_PER_FILE`` to a file: the first file's worth is the
+    page's own (its caller inlines them), every later item goes into ``pages_dir/NNNN.js``,
+    a script calling ``deidPage(token, index, items)`` (pages.js reads them)."""
 
     pages_dir: Path
     token: str
-    inline: list[dict[str, Any]] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)  # items per filter
-    # Items per filter in each page file (file 0 being the inlined one), for the filters
-    # the page cannot answer from its inlined items alone.
-    file_counts: dict[str, list[int]] = field(default_factory=lambda: {name: [] for name in FILE_COUNTED_FILTERS})
     total: int = 0
     _pending: list[dict[str, Any]] = field(default_factory=list)
 
@@ -220,21 +229,15 @@ class Gallery:
     def files(self) -> int:
         return -(-self.total // ITEMS_PER_FILE)
 
-    def add(self, item: dict[str, Any]) -> None:
-        names = item_filters(item)
-        self.counts.update(names)
+    def add(self, item: dict[str, Any]) -> bool:
+        """Take ``item``; True when it is one of the first file's, which the page holds."""
         file_index = self.total // ITEMS_PER_FILE
-        for name, per_file in self.file_counts.items():
-            if len(per_file) == file_index:
-                per_file.append(0)
-            per_file[file_index] += name in names
-        if file_index == 0 or "review" in names:
-            self.inline.append(item)
         if file_index > 0:
             self._pending.append(item)
             if len(self._pending) == ITEMS_PER_FILE:
                 self._write(file_index)
         self.total += 1
+        return file_index == 0
 
     def finish(self) -> None:
         if self._pending:
@@ -248,7 +251,7 @@ class Gallery:
         self._pending = []
 
     def _remove_stale(self) -> None:
-        """Page files of an earlier, larger report; the folder too when nothing is left."""
+        """Page files of an earlier, larger page; the folder too when nothing is left."""
         if not self.pages_dir.is_dir():
             return
         for path in self.pages_dir.iterdir():
@@ -257,6 +260,45 @@ class Gallery:
                 path.unlink()
         if not any(self.pages_dir.iterdir()):
             self.pages_dir.rmdir()
+
+
+@dataclass
+class Gallery:
+    """The gallery's items as they stream by: the first file's worth and the review queue
+    kept for the page, every later item written to its page file."""
+
+    pages: PageFiles
+    inline: list[dict[str, Any]] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)  # items per filter
+    # Items per filter in each page file (file 0 being the inlined one), for the filters
+    # the page cannot answer from its inlined items alone.
+    file_counts: dict[str, list[int]] = field(default_factory=lambda: {name: [] for name in FILE_COUNTED_FILTERS})
+
+    @property
+    def total(self) -> int:
+        return self.pages.total
+
+    @property
+    def files(self) -> int:
+        return self.pages.files
+
+    @property
+    def token(self) -> str:
+        return self.pages.token
+
+    def add(self, item: dict[str, Any]) -> None:
+        names = item_filters(item)
+        self.counts.update(names)
+        file_index = self.total // ITEMS_PER_FILE
+        for name, per_file in self.file_counts.items():
+            if len(per_file) == file_index:
+                per_file.append(0)
+            per_file[file_index] += name in names
+        if self.pages.add(item) or "review" in names:
+            self.inline.append(item)
+
+    def finish(self) -> None:
+        self.pages.finish()
 
 
 def page_file_name(file_index: int) -> str:
@@ -427,7 +469,7 @@ def render(summary: RunSummary, verified: VerifyReport | None, tally: ChartTally
     )
     versions = ", ".join(f"{k} {v}" for k, v in summary.versions.items() if isinstance(v, str))
     # The whole text between <script> and </script>: the CSP's hash must match it exactly.
-    script = asset_text(SCRIPT_ASSET)
+    script = page_script(SCRIPT_ASSET)
     return Template(asset_text(PAGE_ASSET)).substitute(
         script_source=script_hash(script),
         stats=stats,
@@ -471,6 +513,11 @@ def verify_section(verified: VerifyReport | None) -> str:
         f"<li>re-identification: {reid_text}</li>{skipped}</ul>"
         "<p>A clean verification is evidence, not proof: it finds what its detectors find.</p></section>"
     )
+
+
+def page_script(name: str) -> str:
+    """The inline script of a page that reads page files: the loader, then the page's own."""
+    return asset_text(PAGES_SCRIPT_ASSET) + asset_text(name)
 
 
 @cache

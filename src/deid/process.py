@@ -314,8 +314,11 @@ def _face_records(faces: Detections, regions: np.ndarray, shape: tuple[int, ...]
             detector=str(name),
             frame=frame,
             kind=str(kind),
+            seen_by=int(seen_by),
         )
-        for box, region, score, name, kind in zip(boxes, regions, faces.scores, faces.detectors, faces.kinds)
+        for box, region, score, name, kind, seen_by in zip(
+            boxes, regions, faces.scores, faces.detectors, faces.kinds, faces.seen_by,
+        )
     ]
 
 

@@ -40,6 +40,9 @@ class FaceRecord:
     frame: int = 0  # index of the frame or page the face is in
     # "face", or "head": a person's head where no face was seen (deid.boxes.KINDS)
     kind: str = "face"
+    # Distinct detectors whose boxes were merged into this one (records written before it
+    # was counted read as 1).
+    seen_by: int = 1
 
 
 @dataclass(frozen=True)

@@ -4,59 +4,86 @@ region against the original and writes down what the run got wrong.
 Every image is shown twice, its original (from SRC) beside its output, with each covered
 region outlined and labelled. Clicking a region marks it "drop" (not a face) or "keep" (a
 face that may stay visible, such as a consenting participant's); dragging a rectangle on
-either picture adds a face the run missed. "Save corrections" downloads the decisions as
-a corrections file (deid.corrections) made in the page: nothing is sent anywhere, and the
-page reads nothing but its own pictures.
+either picture adds a face the run missed; "Looks right" marks an image seen and right as
+it is. "Save corrections" downloads the decisions as a corrections file (deid.corrections)
+made in the page: nothing is sent anywhere, and the page reads nothing but its own pictures
+and page files.
 
 The page shows originals, so it is written into the report folder, never into OUT: the
 report folder already names the originals and is kept apart from what is shared. The
-images that most need a look come first (the review queue: failed files, regions too large
-or too unsure for a face), then the rest in discovery order, up to ``MAX_ITEMS`` in all.
+images that most need a look come first (the review queue: a region larger than the run's
+``review.max_region``, a low score, a face large enough for every detector that one alone
+saw, a finding of ``deid verify``), then the failed files (a file refused for its large
+region shows its original and boxes), then the rest in discovery order. The page holds the
+queue, the failed files and the first ``ITEMS_PER_FILE`` of the rest; the others are in
+``review-pages/NNNN.js``, which it loads as the reviewer pages on, as ``index.html`` does
+(deid.html_report: PageFiles, pages.js).
 
-Like ``index.html`` (deid.html_report), the page is one offline file whose template, style
-sheet and script are package data (``deid/html``), with a Content Security Policy that runs
-its own script only.
+Like ``index.html``, the page is one offline file whose template, style sheet and script
+are package data (``deid/html``), with a Content Security Policy that runs its own script
+(by its hash) and the page files that script inserts.
 """
 
 from __future__ import annotations
 
+import html
 import json
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 from typing import Any
 
-from deid.boxes import box_areas
-from deid.corrections import FORMAT_VERSION
+from deid.config import DEFAULT_MAX_REGION
+from deid.corrections import FORMAT_VERSION, REVIEWER
 from deid.errors import ImageError, UsageError
-from deid.html_report import LOW_SCORE, ImageLinks, asset_text, script_hash
+from deid.html_report import (
+    ITEMS_PER_FILE, LOW_SCORE, ImageLinks, PageFiles, VerifyFindings, asset_text, page_script, read_verify,
+    report_token, script_hash,
+)
 from deid.output import write_atomic
 from deid.report import FAILED, IMAGES_FILE, OK, iter_records
+from deid.results import RunSummary
 
 REVIEW_FILE = "review.html"
 THUMBS_DIR = "review-thumbs"
+PAGES_DIR = "review-pages"
 PAGE_ASSET = "review.html"
 CSS_ASSET = "review.css"
 SCRIPT_ASSET = "review.js"
-# A face box covering more than this share of the image is queued for review. Portraits
-# reach it (the sample's portrait: 17%, Grace Hopper: 15%), group photos and crowds do
-# not (the astronaut, a half-length shot: 4.6%); in a dataset of scenes, a box this large
-# is more often a false detection (a poster, a pattern) than a face.
-LARGE_BOX_SHARE = 0.05
 # Originals of formats browsers cannot show get a JPEG this many pixels on its longer side:
 # enough to tell a face from a pattern at review size.
 THUMB_SIDE = 1024
-# Images the page holds. Each item is a few hundred bytes of data plus two pictures the
-# browser loads as they scroll into view; past a few thousand the page gets slow to open.
-# The review queue comes first, so what is cut is the part least in need of a look.
-MAX_ITEMS = 2000
 PAGE_SIZE = 20  # images on screen at once
+# Detectors of heads, not faces (deid.detect.DETECTORS): their boxes are never merged with
+# a face detector's, so they do not count among the detectors that could see a face.
+HEAD_DETECTORS = ("pose",)
+# A face that one detector of the ensemble alone saw is queued when its box's longer side
+# is at least this share of the image's longer side. BlazeFace short range sees the image
+# fitted into 128 px, where a face this size is 26 px; CenterFace sees every size, and sees
+# small faces alone. On caltech (1,200 photos, the default ensemble) both saw 85% of the
+# faces of 0.2-0.25, 90-98% of the larger ones, 65% of 0.15-0.2 and under 7% below 0.15.
+# Above it a face one saw alone is the exception: a real face the other missed, or a
+# trombone, a toy gun, a drawing taken for a face (4.2% of the caltech photos; at 0.15,
+# 10.8%).
+SINGLE_DETECTOR_SIDE = 0.2
+# The queue's reasons from deid verify, by what it found in an output.
+VERIFY_REASONS = {
+    "residual": "residual face (verify)",
+    "tags": "residual metadata (verify)",
+    "reidentified": "re-identified (verify)",
+    "unreadable": "unreadable by verify",
+}
+FAILED_REASON = "failed"
+LOW_SCORE_REASON = "low score"
+SINGLE_DETECTOR_REASON = "seen by one detector"
 
 
 def write_review_page(out: str | Path, source: str | Path | None = None, report_dir: str | Path | None = None) -> Path:
-    """Write ``review.html`` into the run's report folder (default ``<out>.report``) and
-    return its path. ``source`` is the folder the run read; without it the page shows the
-    outputs only."""
+    """Write ``review.html`` (and its page files) into the run's report folder (default
+    ``<out>.report``) and return its path. ``source`` is the folder the run read; without
+    it the page shows the outputs only."""
     from deid.pipeline import default_report_dir
     from deid.verify import run_max_pixels
 
@@ -72,55 +99,135 @@ def write_review_page(out: str | Path, source: str | Path | None = None, report_
     max_pixels = run_max_pixels(report)
     outputs = ImageLinks.between(report, out_dir, max_pixels)
     originals = None if source_dir is None else ImageLinks.between(report, source_dir, max_pixels, THUMBS_DIR, THUMB_SIDE)
-    queue, rest, total = [], [], 0
+    summary = RunSummary.read(report)
+    rules = QueueRules.of(summary.config if summary is not None else {})
+    findings = VerifyFindings.of(read_verify(report))
+    # The page files hold links to OUT and SRC as given: another SRC is another version.
+    token = report_token(report, PAGES_DIR, outputs.folder_url, originals.folder_url if originals else "")
+    queue = ReviewQueue(PageFiles(report / PAGES_DIR, token))
     for index, record in enumerate(iter_records(report)):
-        if record["status"] not in (OK, FAILED):
-            continue
-        total += 1
-        reasons = review_reasons(record)
-        if reasons:
-            queue.append(review_item(record, index, reasons, outputs, originals))
-        elif len(queue) + len(rest) < MAX_ITEMS:
-            rest.append(review_item(record, index, reasons, outputs, originals))
-    items = (queue + rest)[:MAX_ITEMS]
-    page = render(items, len(queue), total, source_dir is not None)
+        if record["status"] in (OK, FAILED):
+            reasons = rules.reasons(record) + verify_reasons(record, findings)
+            queue.add(review_item(record, index, reasons, outputs, originals, findings))
+    queue.finish()
+    page = render(queue, source_dir is not None)
     write_atomic(report / REVIEW_FILE, page.encode("utf-8"))
     return report / REVIEW_FILE
 
 
-def review_reasons(record: dict[str, Any]) -> list[str]:
-    """Why the record is in the review queue; empty when it is not."""
-    if record["status"] == FAILED:
-        return ["failed"]
-    image_area = max(record["width"] * record["height"], 1)
-    faces = [f for f in record["faces"] if f.get("frame", 0) == 0]
-    reasons = []
-    if faces and (box_areas([f["box"] for f in faces]) > LARGE_BOX_SHARE * image_area).any():
-        reasons.append("large region")
-    if any(f["score"] < LOW_SCORE for f in faces):
-        reasons.append("low score")
-    return reasons
+@dataclass(frozen=True)
+class QueueRules:
+    """What puts an image's regions in the review queue, from the run's config."""
+
+    max_region: float = DEFAULT_MAX_REGION  # review.max_region
+    face_detectors: int = 1  # distinct face detectors of the ensemble
+
+    @classmethod
+    def of(cls, config: dict[str, Any]) -> QueueRules:
+        """The rules of the run whose config (summary.json's ``config``) is ``config``; the
+        defaults for what a report of an older version does not say."""
+        review = config.get("review") or {}
+        detectors = (config.get("detect") or {}).get("detectors") or []
+        faces = {(d.get("name"), d.get("variant", "")) for d in detectors if d.get("name") not in HEAD_DETECTORS}
+        return cls(float(review.get("max_region", DEFAULT_MAX_REGION)), max(len(faces), 1))
+
+    @property
+    def large_reason(self) -> str:
+        return f"region over {self.max_region:.0%} of the image"
+
+    def reasons(self, record: dict[str, Any]) -> list[str]:
+        """Why the record is in the review queue; empty when nothing in it is."""
+        reasons = [FAILED_REASON] if record["status"] == FAILED else []
+        if not record.get("width") or not record.get("height"):
+            return reasons
+        width, height = record["width"], record["height"]
+        # The first frame's, which the page shows; a reviewer's own boxes need no second look.
+        faces = [f for f in record.get("faces") or [] if f.get("frame", 0) == 0 and f["detector"] != REVIEWER]
+        sides = [(f["box"][2] - f["box"][0], f["box"][3] - f["box"][1]) for f in faces]
+        if any(w * h > self.max_region * width * height for w, h in sides):
+            reasons.append(self.large_reason)
+        if any(f["score"] < LOW_SCORE for f in faces):
+            reasons.append(LOW_SCORE_REASON)
+        if self.face_detectors > 1 and any(
+            f.get("seen_by") == 1 and f.get("kind", "face") == "face" and max(w, h) >= SINGLE_DETECTOR_SIDE * max(width, height)
+            for f, (w, h) in zip(faces, sides)
+        ):
+            reasons.append(SINGLE_DETECTOR_REASON)
+        return reasons
+
+
+def review_reasons(record: dict[str, Any], rules: QueueRules | None = None) -> list[str]:
+    """Why the record is in the review queue under ``rules`` (the defaults when None)."""
+    return (rules or QueueRules()).reasons(record)
+
+
+def verify_reasons(record: dict[str, Any], findings: VerifyFindings) -> list[str]:
+    """What ``deid verify`` found in the record's output, as queue reasons."""
+    output = record.get("output")
+    if record["status"] != OK or output is None:
+        return []
+    found = {
+        "residual": findings.faces.get(output, 0) > 0,
+        "tags": output in findings.tags,
+        "reidentified": findings.reidentified.get(output, 0) > 0,
+        "unreadable": output in findings.unreadable,
+    }
+    return [VERIFY_REASONS[name] for name, present in found.items() if present]
+
+
+@dataclass
+class ReviewQueue:
+    """The page's items as the records stream by: the queued and the failed kept for the
+    page, the rest given to the page files (which keep the first file's worth for it)."""
+
+    rest: PageFiles
+    queued: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    rest_inline: list[dict[str, Any]] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)  # images per reason
+
+    @property
+    def total(self) -> int:
+        return len(self.queued) + len(self.failed) + self.rest.total
+
+    def add(self, item: dict[str, Any]) -> None:
+        self.reasons.update(item["reasons"])
+        if item["status"] == FAILED:
+            self.failed.append(item)
+        elif item["reasons"]:
+            self.queued.append(item)
+        elif self.rest.add(item):
+            self.rest_inline.append(item)
+
+    def finish(self) -> None:
+        self.rest.finish()
 
 
 def review_item(
     record: dict[str, Any], index: int, reasons: list[str], outputs: ImageLinks, originals: ImageLinks | None,
+    findings: VerifyFindings,
 ) -> dict[str, Any]:
     item: dict[str, Any] = {"n": index, "source": record["source"], "status": record["status"], "reasons": reasons}
     if record["status"] == FAILED:
         item["error"] = record.get("error") or ""
-        return item
+    if not record.get("width") or not record.get("height"):
+        return item  # failed before its size was known: nothing to show
     # Regions of the first frame only: the page shows an image's first frame.
     regions = [
         {"box": f["box"], "region": f["region"], "score": f["score"], "detector": f["detector"],
          "kind": f.get("kind", "face"), "text": False}
-        for f in record["faces"] if f.get("frame", 0) == 0
+        for f in record.get("faces") or [] if f.get("frame", 0) == 0
     ] + [
         {"box": t["box"], "region": t["region"], "score": t["score"], "detector": t.get("detector", ""),
          "kind": t.get("rule", "text"), "text": True}
         for t in record.get("texts") or [] if t.get("frame", 0) == 0
     ]
-    item.update({"output": record["output"], "w": record["width"], "h": record["height"], "regions": regions})
-    item["outputSrc"], item["outputError"] = picture(outputs.link, record["output"])
+    item.update({"w": record["width"], "h": record["height"], "regions": regions})
+    if record["status"] == OK:
+        item["output"] = record["output"]
+        item["outputSrc"], item["outputError"] = picture(outputs.link, record["output"])
+        if record["output"] in findings.boxes:
+            item["residual"] = findings.boxes[record["output"]]
     if originals is not None:
         item["originalSrc"], item["originalError"] = picture(originals.link, record["source"])
     return item
@@ -135,25 +242,44 @@ def picture(link: Callable[[str], str], path: str) -> tuple[str | None, str | No
         return None, (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
 
 
-def render(items: list[dict[str, Any]], queued: int, total: int, with_originals: bool) -> str:
+def queue_summary(queue: ReviewQueue) -> str:
+    """What comes first on the page, and why."""
+    flagged = len(queue.queued)
+    reasons = ", ".join(f"{reason}: {count}" for reason, count in queue.reasons.most_common() if reason != FAILED_REASON)
+    parts = [f"{flagged} of {queue.total} images need a look" + (f" ({reasons})" if reasons else "") + " and come first"]
+    if queue.failed:
+        parts.append(f"then {len(queue.failed)} failed files")
+    parts.append("then the rest, in the order the run found them.")
+    return html.escape("; ".join(parts))
+
+
+def render(queue: ReviewQueue, with_originals: bool) -> str:
     data = {
-        "items": items,
-        "queued": queued,
-        "total": total,
+        "items": queue.queued + queue.failed + queue.rest_inline,
+        "queued": len(queue.queued),
+        "failed": len(queue.failed),
+        "total": queue.total,
+        "perFile": ITEMS_PER_FILE,
+        "files": queue.rest.files,
+        "pagesDir": PAGES_DIR,
+        "token": queue.rest.token,
         "pageSize": PAGE_SIZE,
         "originals": with_originals,
         "format": FORMAT_VERSION,
     }
-    left_out = total - len(items)
     notes = []
     if not with_originals:
         notes.append("Originals are not shown: give the folder the run read with <code>deid review OUT --source SRC</code>.")
-    if left_out:
-        notes.append(f"{left_out} images past the first {len(items)} are not on this page.")
-    script = asset_text(SCRIPT_ASSET)
+    if queue.rest.files > 1:
+        notes.append(
+            f"Past the first {len(data['items'])} images the page reads <code>{PAGES_DIR}/</code> as you page on: "
+            "keep that folder beside this page."
+        )
+    script = page_script(SCRIPT_ASSET)
     return Template(asset_text(PAGE_ASSET)).substitute(
         script_source=script_hash(script),
         notes="".join(f"<p class=\"note\">{note}</p>" for note in notes),
+        queue=queue_summary(queue),
         data=json.dumps(data, ensure_ascii=False).replace("</", "<\\/"),
         css=asset_text(CSS_ASSET),
         script=script,

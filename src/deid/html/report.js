@@ -19,65 +19,19 @@
   // "all" and "noface" read the page files past the first; the page holds every item of
   // the other filters (the review queue).
   var paged = { all: true, noface: true };
-  // Page files kept in memory besides those the gallery shows: paging back and forth over
-  // a file boundary reads nothing twice, and a long session does not hold the whole run.
-  var KEEP_FILES = 4;
   var head = data.items.slice(0, Math.min(data.total, data.perFile));
   var inlined = {};
-  var files = new Map();  // page file index -> its items, least recently used first
-  var loading = {};
-  var broken = {};  // page file index -> why it cannot be shown
-  var shownFiles = [];  // the page files the gallery's current page needs
   var waiting = false;
   var state = { filter: data.counts.review > 0 ? "review" : "all", page: 0 };
   var gallery = document.getElementById("gallery");
   var SVG = "http://www.w3.org/2000/svg";
-
-  function fileName(index) {
-    var digits = String(index);
-    while (digits.length < 4) { digits = "0" + digits; }
-    return data.pagesDir + "/" + digits + ".js";
-  }
-
-  function request(index) {
-    if (loading[index] || files.has(index) || broken[index]) { return; }
-    loading[index] = true;
-    var script = document.createElement("script");
-    script.src = fileName(index);
-    script.onload = function () {
-      delete loading[index];
-      script.remove();
-      if (!files.has(index) && !broken[index]) { fail(index, fileName(index) + " holds no gallery items"); }
-    };
-    script.onerror = function () {
-      delete loading[index];
-      script.remove();
-      fail(index, "cannot read " + fileName(index) + ": keep the " + data.pagesDir + " folder beside this page");
-    };
-    document.head.appendChild(script);
-  }
-
-  function fail(index, message) {
-    broken[index] = message;
-    if (shownFiles.indexOf(index) >= 0) { render(); }
-  }
-
-  window.deidPage = function (token, index, items) {
-    if (token !== data.token) {
-      fail(index, fileName(index) + " belongs to another version of this report: write the report again (deid verify OUT)");
-      return;
-    }
-    files.set(index, items);
-    var spare = Array.from(files.keys()).filter(function (k) { return shownFiles.indexOf(k) < 0; });
-    while (files.size > KEEP_FILES + shownFiles.length && spare.length) { files.delete(spare.shift()); }
-    if (waiting && shownFiles.indexOf(index) >= 0) { render(); }
-  };
+  var pageFiles = deidPageFiles({
+    dir: data.pagesDir, token: data.token, again: "write the report again (deid verify OUT)",
+    changed: function () { render(); }
+  });
 
   function fileItems(index) {
-    if (index === 0) { return head; }
-    var items = files.get(index);
-    if (items) { files.delete(index); files.set(index, items); }
-    return items;
+    return index === 0 ? head : pageFiles.items(index);
   }
 
   function countIn(name, index) {
@@ -176,7 +130,7 @@
     state.page = Math.max(0, Math.min(state.page, pages - 1));
     var start = state.page * data.pageSize;
     var shown = slice(state.filter, start, Math.min(start + data.pageSize, count));
-    shownFiles = shown.files;
+    pageFiles.show(shown.files);
     document.getElementById("gallery-count").textContent = count;
     document.getElementById("page-info").textContent = "page " + (state.page + 1) + " of " + pages;
     document.getElementById("prev").disabled = state.page === 0;
@@ -185,21 +139,21 @@
       b.setAttribute("aria-pressed", String(b.dataset.filter === state.filter));
     });
     var status = document.getElementById("gallery-status");
-    var problems = shown.missing.filter(function (k) { return broken[k]; }).map(function (k) { return broken[k]; });
+    var problems = shown.missing.filter(pageFiles.problem).map(pageFiles.problem);
     waiting = shown.missing.length > 0 && problems.length === 0;
     gallery.setAttribute("aria-busy", String(waiting));
     if (problems.length) {
       status.textContent = problems.join("; ");
       gallery.replaceChildren();
     } else if (waiting) {
-      status.textContent = "loading " + shown.missing.map(fileName).join(", ");
+      status.textContent = "loading " + shown.missing.map(pageFiles.fileName).join(", ");
       gallery.replaceChildren();
-      shown.missing.forEach(request);
+      shown.missing.forEach(pageFiles.request);
     } else {
       status.textContent = "";
       gallery.replaceChildren.apply(gallery, shown.items.map(card));
       // The next page's files, read while this page is looked at.
-      slice(state.filter, start + data.pageSize, Math.min(start + 2 * data.pageSize, count)).missing.forEach(request);
+      slice(state.filter, start + data.pageSize, Math.min(start + 2 * data.pageSize, count)).missing.forEach(pageFiles.request);
     }
   }
 
