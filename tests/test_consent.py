@@ -195,3 +195,17 @@ def test_a_consent_photo_that_cannot_be_enrolled_is_refused_before_anything_is_w
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.report").exists()
+
+
+def test_the_review_page_queues_and_outlines_every_face_kept(consented):
+    from test_review import page_data
+
+    src, out, records, _ = consented
+    result = run_cli("review", out, "--source", src)
+    assert result.returncode == 0, result.stderr
+    items = {item["source"]: item for item in page_data(out.parent / "out.report")["items"]}
+    for name in [*MAN_UNMASKED, BOTH]:
+        assert "kept by consent" in items[name]["reasons"]
+        (kept,) = items[name]["kept"]
+        assert kept["participant"] == "participant_07" and kept["box"] == records[name]["decisions"][0]["box"]
+    assert all("kept" not in items[name] for name in WOMAN)

@@ -36,6 +36,7 @@ from string import Template
 from typing import Any
 
 from deid.config import DEFAULT_MAX_REGION
+from deid.consent import CONSENT
 from deid.corrections import FORMAT_VERSION, REVIEWER
 from deid.errors import ImageError, UsageError
 from deid.html_report import (
@@ -78,6 +79,7 @@ VERIFY_REASONS = {
 FAILED_REASON = "failed"
 LOW_SCORE_REASON = "low score"
 SINGLE_DETECTOR_REASON = "seen by one detector"
+CONSENT_REASON = "kept by consent"
 
 
 def write_review_page(out: str | Path, source: str | Path | None = None, report_dir: str | Path | None = None) -> Path:
@@ -153,6 +155,8 @@ class QueueRules:
             for f, (w, h) in zip(faces, sides)
         ):
             reasons.append(SINGLE_DETECTOR_REASON)
+        if any(d["decision"] == CONSENT for d in record.get("decisions") or []):
+            reasons.append(CONSENT_REASON)
         return reasons
 
 
@@ -223,6 +227,12 @@ def review_item(
         for t in record.get("texts") or [] if t.get("frame", 0) == 0
     ]
     item.update({"w": record["width"], "h": record["height"], "regions": regions})
+    kept = [
+        {"box": d["box"], "participant": d.get("participant", ""), "distance": d.get("distance", 0.0)}
+        for d in record.get("decisions") or [] if d["decision"] == CONSENT and d.get("frame", 0) == 0
+    ]
+    if kept:
+        item["kept"] = kept
     if record["status"] == OK:
         item["output"] = record["output"]
         item["outputSrc"], item["outputError"] = picture(outputs.link, record["output"])

@@ -116,6 +116,13 @@
         svg.appendChild(svgText(box, font, "verify " + box[4].toFixed(2), "residual"));
       });
     }
+    // Faces left visible because the recogniser matched them to a participant who agreed
+    // to be shown (--keep-faces): a wrong match is a person exposed; a box drawn over one
+    // covers it.
+    (it.kept || []).forEach(function (kept) {
+      svg.appendChild(svgRect(kept.box, "kept"));
+      svg.appendChild(svgText(kept.box, font, "kept by consent: " + kept.participant + " " + kept.distance.toFixed(2), "kept"));
+    });
     choice.add.forEach(function (box, index) {
       var r = svgRect(box, "added");
       r.dataset.added = index;
