@@ -209,3 +209,27 @@ def test_the_review_page_queues_and_outlines_every_face_kept(consented):
         (kept,) = items[name]["kept"]
         assert kept["participant"] == "participant_07" and kept["box"] == records[name]["decisions"][0]["box"]
     assert all("kept" not in items[name] for name in WOMAN)
+
+
+def test_a_participant_with_several_photos_matches_the_nearest():
+    # Two photos of "a" (say unmasked and masked), one of "b"; the face is near a's second.
+    consent = ConsentList(
+        "consent", ("a/1.jpg", "a/2.jpg", "b.jpg"), ("a", "a", "b"),
+        ((0.5, 0.5, 0.5), (0.5, 1.5, 0.5), (1.5, 0.5, 0.5)),
+    )
+    matcher = ConsentMatcher(consent, ColourRecogniser())
+    cover, decisions = matcher.split(frame_with([(FACE, (50, 150, 60))]), detections([FACE]), frame=3)
+    assert len(cover) == 0
+    assert decisions == [{"decision": "consent", "box": [float(v) for v in FACE], "frame": 3, "matched": 1,
+                          "participant": "a", "distance": 0.1}]
+
+
+def test_consent_photos_are_named_by_file_or_by_folder(tmp_path):
+    from deid.consent import consent_photos
+
+    (tmp_path / "ana").mkdir()
+    for name in ("ana/1.jpg", "ana/2.png", "ana/notes.txt", "bo.jpeg", "readme.md"):
+        (tmp_path / name).write_bytes(b"")
+    assert [(who, path.relative_to(tmp_path).as_posix()) for who, path in consent_photos(tmp_path)] == [
+        ("ana", "ana/1.jpg"), ("ana", "ana/2.png"), ("bo", "bo.jpeg"),
+    ]

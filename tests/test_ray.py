@@ -181,3 +181,19 @@ def test_verify_on_ray_reports_the_file_that_kills_its_actor_as_the_local_engine
     assert result.report.files == 4
     assert result.report.unreadable == [Unreadable("crash.jpg", WORKER_DIED)]
     assert result.exit_code == 1
+
+
+def test_keep_faces_on_ray_keeps_what_the_local_engine_keeps(cluster, shared_data, tmp_path):
+    pytest.importorskip("dlib", reason="the audit extra is not installed: pip install 'deid[audit]'")
+    webcam = shared_data / "faces" / "facemask"
+    (tmp_path / "consent").mkdir()
+    shutil.copy(webcam / "12-photo.jpg", tmp_path / "consent" / "participant.jpg")
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("13-photo.jpg", "2-photo.jpg", "60-photo.jpg"):  # him, her, both
+        shutil.copy(webcam / name, src / name)
+    local = run(src, tmp_path / "local", Config(workers=1), keep_faces=tmp_path / "consent")
+    on_ray = run(src, tmp_path / "ray", Config(workers=2, engine="ray"), keep_faces=tmp_path / "consent")
+    assert local.counts.consent_matches == on_ray.counts.consent_matches == 2
+    assert report_lines(on_ray.report_dir) == report_lines(local.report_dir)
+    assert files_under(tmp_path / "ray") == files_under(tmp_path / "local")
