@@ -103,3 +103,15 @@ def test_the_read_back_check_catches_metadata():
     Image.new("RGB", (8, 8)).save(buffer, format="JPEG", exif=exif, comment=b"owner")
     left = leftover_metadata(buffer.getvalue(), frozenset())
     assert {"gps", "device", "comment", "exif"} <= set(left)
+
+
+def test_a_category_outside_the_known_list_is_still_reported(monkeypatch):
+    from deid.formats import reader_for
+    from deid.metadata import CATEGORIES, find_metadata
+
+    image = Image.new("RGB", (8, 8))
+    image.format = "PNG"
+    reader = reader_for("PNG")
+    monkeypatch.setattr(reader, "metadata_found", classmethod(lambda cls, image, data=None: {"gps", "gps_track"}))
+    assert "gps_track" not in CATEGORIES
+    assert find_metadata(image) == ["gps", "gps_track"]

@@ -48,7 +48,9 @@ def find_metadata(image: Image.Image, data: bytes | None = None) -> list[str]:
     format's class finds them; the raw bytes, where given, reveal what Pillow does not
     expose (JPEG segments, GIF extensions)."""
     found = reader_for(image.format).metadata_found(image, data)
-    return [c for c in CATEGORIES if c in found]
+    # A name outside CATEGORIES (a format class's new or misspelt category) is still
+    # reported, after the known ones: metadata found must never go unsaid.
+    return [c for c in CATEGORIES if c in found] + sorted(set(found) - set(CATEGORIES))
 
 
 def leftover_metadata(data: bytes, allowed_info: frozenset[str]) -> list[str]:
