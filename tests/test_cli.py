@@ -412,6 +412,14 @@ def test_a_mistyped_option_shows_its_commands_usage_and_the_closest_option(args,
     assert last.startswith(f"deid {args[0]}: error: unrecognized arguments: ") and last.endswith(guess)
 
 
+def test_a_mistyped_top_level_option_is_named_not_the_missing_command():
+    result = run_cli("--verison")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == "deid: error: unrecognized arguments: --verison; did you mean --version?"
+    bare = run_cli()
+    assert bare.returncode == 2 and bare.stderr.splitlines()[-1].endswith("required: COMMAND")
+
+
 def test_an_extras_install_hint_from_a_package_index(monkeypatch):
     import deid.extras
 

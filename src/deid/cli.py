@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from deid import __version__
 from deid.anonymize import ANONYMIZERS
@@ -32,10 +32,22 @@ class _Parser(argparse.ArgumentParser):
     def parse_known_args(
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None,
     ) -> tuple[argparse.Namespace, list[str]]:
+        self._given = list(sys.argv[1:] if args is None else args)
         namespace, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error(unknown_arguments_message(extras, list(self._option_string_actions)))
         return namespace, extras
+
+    def error(self, message: str) -> NoReturn:
+        # argparse checks for the missing command before it looks at unknown options, so
+        # "deid --verison" would only be told that a command is required.
+        unknown = [
+            arg for arg in getattr(self, "_given", [])
+            if arg.startswith("-") and arg.split("=", 1)[0] not in self._option_string_actions
+        ]
+        if unknown and "required" in message:
+            message = unknown_arguments_message(unknown, list(self._option_string_actions))
+        super().error(message)
 
 
 def unknown_arguments_message(extras: list[str], options: list[str]) -> str:
