@@ -489,6 +489,19 @@ def test_dry_run_decodes_every_image_and_fails_as_the_run_would(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
 
 
+def test_dry_run_progress_lines_count_the_files_that_would_fail(tmp_path, monkeypatch, capsys):
+    import deid.cli
+
+    src = tmp_path / "src"
+    src.mkdir()
+    whole = (SAMPLE_DATA / "astronaut.jpg").read_bytes()
+    (src / "a_truncated.jpg").write_bytes(whole[: len(whole) // 3])
+    (src / "b_whole.jpg").write_bytes(whole)
+    monkeypatch.setattr(deid.cli, "PROGRESS_INTERVAL_S", 0.0)
+    assert deid.cli.main(["run", str(src), str(tmp_path / "out"), "--dry-run"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1].startswith("deid: 2/2 files, 1 failed, ")
+
+
 def test_resume_tells_outputs_written_but_not_recorded_from_files_not_done(tmp_path):
     src = tmp_path / "src"
     src.mkdir()

@@ -359,7 +359,7 @@ def command_run(args: argparse.Namespace) -> int:
 
         bar = _ProgressBar()
         try:
-            plan = plan_run(args.src, config, files, progress=lambda done, total: bar.update(done, total, None))
+            plan = plan_run(args.src, config, files, progress=lambda done, total, failed: bar.update(done, total, None, failed))
         finally:
             bar.close()
         for line in plan.lines:
@@ -496,8 +496,10 @@ class _ProgressBar:
         self._failed = 0
         self._throughput = _Throughput()
 
-    def update(self, done: int, total: int | None, record: object) -> None:
-        self._failed += getattr(record, "status", None) == "failed"
+    def update(self, done: int, total: int | None, record: object, failed: int | None = None) -> None:
+        """``record`` is the file's just done (a run counts its failures), or ``failed``
+        the count so far (a dry run's)."""
+        self._failed = failed if failed is not None else self._failed + (getattr(record, "status", None) == "failed")
         if not sys.stderr.isatty():
             now = self._clock()
             self._throughput.update(now, done)

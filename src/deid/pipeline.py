@@ -396,13 +396,13 @@ class RunPlan:
 
 def plan_run(
     src: str | Path, config: Config | None = None, files: list[str | Path] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> RunPlan:
     """What ``run`` would do to each file of ``src``, one line each, writing nothing: the
     output name of each image (with --rename hash, keyed with a throwaway key, so the
     names are not the ones a run will write), or why a file is skipped or would fail.
     Every image is read and decoded whole, as the run does, so that one the run could not
-    decode is listed as failing; ``progress(done, total)`` follows the decoding."""
+    decode is listed as failing; ``progress(done, total, failed)`` follows the decoding."""
     import tempfile
 
     config = config or Config()
@@ -429,7 +429,7 @@ def plan_run(
             lines.append(f"{'fail' if source.kind == FAIL else 'skip'}    {name}: {source.reason}")
             status[FAILED if source.kind == FAIL else SKIPPED] += 1
         if progress:
-            progress(done, len(sources))
+            progress(done, len(sources), status[FAILED])
     lines.append(
         f"{len(sources)} files: {status[OK]} would be written, {status[FAILED]} would fail, "
         f"{status[SKIPPED]} skipped"
