@@ -89,6 +89,9 @@ PNG_STRUCTURE = {
 }
 # Container facts exiftool reports for animations and HEIF/AVIF.
 CONTAINER_TAGS = {"GIF": None, "RIFF": None, "QuickTime": None, "Meta": {"PrimaryItemReference"}}
+# An image sequence's movie and track headers (exiftool's QuickTime and TrackN groups)
+# describe its layout and timing; the dates they hold must be empty.
+EMPTY_DATE = "0000:00:00 00:00:00"
 
 
 def metadata_left(tags: dict[str, object]) -> list[str]:
@@ -99,7 +102,13 @@ def metadata_left(tags: dict[str, object]) -> list[str]:
         if ":" not in key:
             continue
         group, name = key.split(":", 1)
-        if is_tiff and re.fullmatch(r"IFD\d+", group):
+        movie = group == "QuickTime" or re.fullmatch(r"Track\d+", group)
+        if movie and name.endswith("Date"):
+            if tags[key] != EMPTY_DATE:
+                left.append(key)
+        elif movie:
+            continue
+        elif is_tiff and re.fullmatch(r"IFD\d+", group):
             # A TIFF's IFDs are its pages: only their pixel layout may be described.
             if name not in TIFF_STRUCTURE:
                 left.append(key)

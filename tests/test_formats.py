@@ -53,7 +53,9 @@ def frames_of(path: Path) -> list[np.ndarray]:
         return frames
 
 
-@pytest.mark.parametrize("fmt, suffix", [("GIF", ".gif"), ("WEBP", ".webp"), ("TIFF", ".tif"), ("PNG", ".png")])
+@pytest.mark.parametrize("fmt, suffix", [
+    ("GIF", ".gif"), ("WEBP", ".webp"), ("TIFF", ".tif"), ("PNG", ".png"), ("AVIF", ".avif"),
+])
 def test_a_face_in_any_frame_or_page_is_covered(tmp_path, face_photos, fmt, suffix, exiftool):
     blank = Image.new("RGB", (240, 240), (90, 120, 150))
     (first, first_box), (second, second_box), _ = face_photos
@@ -70,9 +72,17 @@ def test_a_face_in_any_frame_or_page_is_covered(tmp_path, face_photos, fmt, suff
     assert changed_fraction(originals[1], written[1], first_box) > 0.5
     assert changed_fraction(originals[3], written[3], second_box) > 0.5
     assert np.abs(originals[0] - written[0]).mean() < 12  # a frame without faces keeps its pixels
-    if fmt != "TIFF":
+    if fmt != "TIFF":  # an animation keeps its timing (AVIF has no loop count)
         with Image.open(out) as image:
-            assert image.info.get("loop") == 0
+            assert fmt == "AVIF" or image.info.get("loop") == 0
+            durations = []
+            for index in range(4):
+                image.seek(index)
+                image.load()
+                durations.append(image.info.get("duration"))
+            assert durations == extra["duration"]
+    if fmt == "AVIF":  # the sequence's movie headers carried the time it was encoded
+        assert "datetime" in record["metadata_found"]
     assert metadata_left(exiftool_tags(exiftool, out)) == []
 
 
@@ -160,3 +170,19 @@ def test_resolution_is_kept_only_when_allowed(tmp_path, keep, expected_dpi):
     with Image.open(tmp_path / "out" / "scan.png") as image:
         dpi = image.info.get("dpi")
     assert (tuple(round(v) for v in dpi) if dpi else None) == expected_dpi
+
+
+def test_movie_times_of_a_still_a_sequence_and_a_damaged_avif(face_photos):
+    from deid.formats.avif import movie_times
+
+    photo = face_photos[0][0]
+    still, sequence = io.BytesIO(), io.BytesIO()
+    photo.save(still, format="AVIF")
+    photo.save(sequence, format="AVIF", save_all=True, append_images=[photo], duration=[100, 100])
+    assert movie_times(still.getvalue()) == []
+    found = movie_times(sequence.getvalue())
+    assert len(found) == 6  # created and modified, in the movie, track and media headers
+    assert all(any(sequence.getvalue()[at:at + size]) for at, size in found)
+    # Cut inside the track header: the movie box claims more bytes than are left, and
+    # nothing in it is taken for a box.
+    assert movie_times(sequence.getvalue()[: found[2][0]]) == []

@@ -11,7 +11,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from deid.errors import DecodeError
 from deid.formats import reader_for, register_openers
-from deid.metadata import CATEGORIES, find_metadata
+from deid.metadata import category_order, find_metadata
 
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 
@@ -90,7 +90,7 @@ def _decode_opened(image: Image.Image, data: bytes, max_pixels: int) -> DecodedI
             if fmt.is_preview_frame(image):
                 # A copy of another page too small for faces to be detected in it
                 # reliably. Dropped, never written.
-                metadata_found = sorted(set(metadata_found) | {"thumbnail"}, key=CATEGORIES.index)
+                metadata_found = sorted(set(metadata_found) | {"thumbnail"}, key=category_order)
                 continue
             image.load()
             durations.append(int(image.info.get("duration", 0) or 0))

@@ -50,7 +50,12 @@ def find_metadata(image: Image.Image, data: bytes | None = None) -> list[str]:
     found = reader_for(image.format).metadata_found(image, data)
     # A name outside CATEGORIES (a format class's new or misspelt category) is still
     # reported, after the known ones: metadata found must never go unsaid.
-    return [c for c in CATEGORIES if c in found] + sorted(set(found) - set(CATEGORIES))
+    return sorted(set(found), key=category_order)
+
+
+def category_order(category: str) -> tuple[int, str]:
+    """Report order: CATEGORIES first, any other name after them."""
+    return (CATEGORIES.index(category), "") if category in CATEGORIES else (len(CATEGORIES), category)
 
 
 def leftover_metadata(data: bytes, allowed_info: frozenset[str]) -> list[str]:
