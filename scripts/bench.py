@@ -50,7 +50,6 @@ DEFACE_VERSION = "1.5.0"
 # moves about 1% of the pixels away from faces past 4 (measured on deface's caltech
 # outputs), so an untouched face scores about 1%, far from the 80% rule.
 CHANGE_TOLERANCE = 4
-PROTECTED_COVERAGE = 0.8
 RSS_SAMPLE_S = 0.02
 
 
@@ -221,7 +220,7 @@ def report_rate(truth: dict, report: Path) -> Protection:
 
 
 def pixel_rate(truth: dict, data: Path, output_of) -> Protection:
-    from deid.evaluate import rates_by_height
+    from deid.evaluate import PROTECTED_COVERAGE, rates_by_height
 
     heights, protected = [], []
     for relative, gt in truth.items():
