@@ -14,6 +14,10 @@ photos, people other than the two. Every face found there that the matcher leave
 visible is a wrong keep. The script also prints each face's distance to the nearest
 participant, for every face of 40 px and more, and a sweep of the distance threshold.
 
+``--crowd N`` enrols N more participants (one face each from the last caltech photos)
+and counts the strangers' faces kept again: with many participants each stranger has
+many chances to fall near one.
+
 Needs the audit extra (pip install 'deid[audit]').
 """
 
@@ -48,6 +52,9 @@ def main() -> int:
                         help="the shared test data folder (default: ../shared/data)")
     parser.add_argument("--strangers", type=int, default=300,
                         help="caltech photos used as strangers, from the first (default: 300)")
+    parser.add_argument("--crowd", type=int, default=0,
+                        help="then enrol this many more participants, one face each from the last caltech "
+                        "photos, and count again what is kept (default: 0, off)")
     args = parser.parse_args()
     webcam = args.data / "faces" / "facemask"
     if not webcam.is_dir():
@@ -116,8 +123,58 @@ def main() -> int:
         mark = " (KEEP_DISTANCE)" if abs(threshold - KEEP_DISTANCE) < 1e-9 else ""
         print(f"| {threshold:.2f}{mark} | {(far < threshold).sum()} of {len(far)} | "
               f"{sum(v < threshold for v in own)} of {len(own)} |")
+    if args.crowd:
+        crowd_check(args, consent, detector, labels, strangers, look_with=lambda m: look_with(m, detector))
     print(f"\n{time.monotonic() - started:.0f} s")
     return 0
+
+
+def look_with(matcher, detector):
+    def look(path: Path) -> list[dict]:
+        pixels = load(path)
+        return matcher.split(pixels, detector.detect(pixels), 0)[1]
+
+    return look
+
+
+def crowd_check(args, consent, detector, labels, strangers, look_with) -> None:
+    """With many participants each stranger has many chances to fall near one: enrol
+    ``--crowd`` caltech faces (people other than the strangers: caltech photos from the
+    end of the list) beside the two, and count the strangers' faces kept again."""
+    from deid.consent import ConsentList, ConsentMatcher, _participant_face
+    from deid.errors import UsageError
+
+    caltech = sorted((args.data / "faces" / "caltech").glob("*.jpg"))
+    pool = caltech[max(args.strangers, len(caltech) - 3 * args.crowd):][::-1]
+    recogniser = ConsentMatcher(consent)._recogniser
+    photos, names, rows = list(consent.photos), list(consent.participants), list(consent.embeddings)
+    enrolled = 0
+    for path in pool:
+        if enrolled == args.crowd:
+            break
+        pixels = load(path)
+        try:
+            box = _participant_face(detector.detect(pixels), path.name)
+        except UsageError:
+            continue  # no clear single face: not a photo a participant would give
+        (_, shape), = recogniser.landmarks(pixels, [box])
+        rows.append(tuple(float(v) for v in recogniser.embed(pixels, [shape])[0]))
+        photos.append(path.name)
+        names.append(path.stem)
+        enrolled += 1
+    crowd = ConsentList(consent.folder, tuple(photos), tuple(names), tuple(rows))
+    look = look_with(ConsentMatcher(crowd))
+    webcam = args.data / "faces" / "facemask"
+    kept_right = sum(
+        1 for photo, people in labels["photos"].items() if photo not in labels["enrolled"].values()
+        for d in look(webcam / photo) if d["participant"] in people
+    )
+    wrong = [d for path in strangers for d in look(path)]
+    print()
+    print(f"with {enrolled + 2} participants ({enrolled} caltech faces enrolled besides the two): "
+          f"{len(wrong)} strangers' faces kept (wrong keeps), {kept_right} appearances of the two kept")
+    for d in wrong:
+        print(f"  wrong keep: {d['participant']} at {d['distance']:.3f}")
 
 
 if __name__ == "__main__":
