@@ -405,3 +405,30 @@ def test_a_refused_file_shows_its_boxes_and_looks_right_approves_it(browser, tmp
                      "--corrections", tmp_path / "corrections.json")
     assert result.returncode == 1, result.stderr  # grace_hopper.jpg is still refused
     assert (out / "astronaut_portrait.png").is_file() and not (out / "people" / "grace_hopper.jpg").exists()
+
+
+def test_stills_of_every_frame_keep_each_pages_size(tmp_path, monkeypatch):
+    """Pages of a TIFF may differ in size: each still comes with its own page's; made once,
+    then read back without decoding the file again."""
+    from PIL import Image
+
+    from deid import html_report
+    from deid.html_report import ImageLinks
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    pages = [Image.new("RGB", (64, 48), (200, 10, 10)), Image.new("RGB", (40, 80), (10, 200, 10))]
+    pages[0].save(folder / "a.tif", save_all=True, append_images=pages[1:])
+    links = ImageLinks.between(tmp_path, folder, 10**8, "stills", 32)
+    made = links.stills("a.tif", [0, 1, 5])
+    assert made.sizes == [(64, 48), (40, 80)]
+    assert sorted(made.urls) == [0, 1]
+    with Image.open(tmp_path / made.urls[1]) as still:
+        assert still.format == "JPEG" and still.size == (16, 32)
+        assert np.asarray(still.convert("RGB"))[8, 8].tolist() == pytest.approx([10, 200, 10], abs=12)
+
+    def no_decode(*args):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(html_report, "decode", no_decode)
+    assert links.stills("a.tif", [1]) == html_report.FrameStills({1: made.urls[1]}, made.sizes)
