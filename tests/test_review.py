@@ -67,7 +67,8 @@ def console_errors(browser) -> list[dict]:
 def saved_file(folder: Path) -> dict:
     deadline = time.monotonic() + DOWNLOAD_WAIT_S
     path = folder / "corrections.json"
-    while not path.is_file() and time.monotonic() < deadline:
+    # The browser may show the file under its name before it has written it.
+    while not (path.is_file() and path.read_text().endswith("\n")) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert path.is_file(), f"the page saved nothing into the download folder: {list(folder.iterdir())}"
     return json.loads(path.read_text())
@@ -405,3 +406,185 @@ def test_a_refused_file_shows_its_boxes_and_looks_right_approves_it(browser, tmp
                      "--corrections", tmp_path / "corrections.json")
     assert result.returncode == 1, result.stderr  # grace_hopper.jpg is still refused
     assert (out / "astronaut_portrait.png").is_file() and not (out / "people" / "grace_hopper.jpg").exists()
+
+
+# The multi-frame sources: three frames of the portrait's size, the face on the last only.
+MULTI_FRAME_SOURCES = ("clip.gif", "scan.tif")
+FACE_FRAME = 2
+
+
+def multi_frame_source(folder: Path) -> list[np.ndarray]:
+    """clip.gif (an animation) and scan.tif (three pages) in ``folder``: a gradient, a plain
+    frame, then the portrait; their frames."""
+    from PIL import Image
+
+    portrait = Image.open(SAMPLE_DATA / "people" / "grace_hopper.jpg").convert("RGB").resize((320, 375))
+    y, x = np.mgrid[0: portrait.height, 0: portrait.width]
+    gradient = np.stack([x * 255 // portrait.width, y * 255 // portrait.height, np.full_like(x, 140)], axis=2)
+    frames = [Image.fromarray(gradient.astype(np.uint8)), Image.new("RGB", portrait.size, (90, 120, 150)), portrait]
+    folder.mkdir(parents=True, exist_ok=True)
+    frames[0].save(folder / "clip.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(folder / "scan.tif", save_all=True, append_images=frames[1:])
+    return [np.asarray(frame, dtype=np.int16) for frame in frames]
+
+
+def frame_pixels(path: Path, frame: int) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.seek(frame)
+        return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+@pytest.fixture(scope="module")
+def multi_frame_review(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """A run of the multi-frame sources, whose face is queued for its size, and its review
+    page: (SRC, OUT, report folder)."""
+    root = tmp_path_factory.mktemp("frames")
+    src, out = root / "src", root / "out"
+    multi_frame_source(src)
+    result = run_cli("run", src, out, "--workers", "1", "--config", review_config(root, "queue"))
+    assert result.returncode == 0, result.stderr
+    assert run_cli("review", out, "--source", src).returncode == 0
+    return src, out, root / "out.report"
+
+
+def test_the_queue_looks_at_every_frame():
+    side = (0.25 * 100 * 100) ** 0.5 + 1
+    record = {"status": "ok", "width": 100, "height": 100, "frames": 3,
+              "faces": [face(10), face(side, frame=2), face(5, score=0.2, frame=1)]}
+    rules = QueueRules()
+    assert review_reasons(record, rules) == ["region over 25% of the image", "low score"]
+    assert rules.frame_reasons(record) == {1: ["low score"], 2: ["region over 25% of the image"]}
+
+
+def test_frames_get_pictures_in_the_order_they_need_a_look():
+    from deid.review import MAX_FRAMES_RENDERED, frames_to_render
+
+    assert frames_to_render(3, [[2], [2]]) == [0, 1, 2]
+    # The first frame, those the queue found something on, those with regions, then the
+    # others, spread over the animation.
+    assert frames_to_render(100, [[70], [40, 50]], most=4) == [0, 40, 50, 70]
+    assert frames_to_render(100, [[70], [40, 50]], most=3) == [0, 50, 70]
+    assert frames_to_render(10, [], most=3) == [0, 3, 7]
+    assert len(frames_to_render(1000, [])) == MAX_FRAMES_RENDERED
+
+
+def test_stills_of_every_frame_keep_each_pages_size(tmp_path, monkeypatch):
+    """Pages of a TIFF may differ in size: each still comes with its own page's; made once,
+    then read back without decoding the file again."""
+    from PIL import Image
+
+    from deid import html_report
+    from deid.html_report import ImageLinks
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    pages = [Image.new("RGB", (64, 48), (200, 10, 10)), Image.new("RGB", (40, 80), (10, 200, 10))]
+    pages[0].save(folder / "a.tif", save_all=True, append_images=pages[1:])
+    links = ImageLinks.between(tmp_path, folder, 10**8, "stills", 32)
+    made = links.stills("a.tif", [0, 1, 5])
+    assert made.sizes == [(64, 48), (40, 80)]
+    assert sorted(made.urls) == [0, 1]
+    with Image.open(tmp_path / made.urls[1]) as still:
+        assert still.format == "JPEG" and still.size == (16, 32)
+        assert np.asarray(still.convert("RGB"))[8, 8].tolist() == pytest.approx([10, 200, 10], abs=12)
+
+    def no_decode(*args):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(html_report, "decode", no_decode)
+    assert links.stills("a.tif", [1]) == html_report.FrameStills({1: made.urls[1]}, made.sizes)
+
+
+def test_a_multi_frame_image_is_queued_and_shown_for_its_later_frame(multi_frame_review):
+    src, _, report_dir = multi_frame_review
+    data = page_data(report_dir)
+    by_source = {item["source"]: item for item in data["items"]}
+    for source in MULTI_FRAME_SOURCES:
+        item = by_source[source]
+        assert item["reasons"] == ["region over 10% of the image"]
+        assert item["frames"] == 3 and item["frameReasons"] == {str(FACE_FRAME): ["region over 10% of the image"]}
+        assert [region["frame"] for region in item["regions"]] == [FACE_FRAME]
+        assert [view["frame"] for view in item["views"]] == [0, 1, 2]
+        # Each frame's still is that frame: the portrait's is far from the gradient's.
+        face, gradient = (load_pixels(report_dir / item["views"][k]["originalSrc"]) for k in (FACE_FRAME, 0))
+        source_frames = [frame_pixels(src / source, k) for k in (FACE_FRAME, 0)]
+        assert np.abs(face - source_frames[0]).mean() < 12 < np.abs(gradient - source_frames[0]).mean()
+        assert load_pixels(report_dir / item["views"][FACE_FRAME]["outputSrc"]).shape[:2] == (375, 320)
+
+
+@pytest.mark.parametrize("source", MULTI_FRAME_SOURCES)
+def test_a_later_frame_is_corrected_on_the_page_and_the_run_applies_it_to_that_frame(
+    browser, multi_frame_review, tmp_path, source,
+):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    src, out, report_dir = multi_frame_review
+    record = next(r for r in records(report_dir) if r["source"] == source)
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.get_log("browser")
+    browser.get((report_dir / REVIEW_FILE).resolve().as_uri())
+    selector = f'#items .item[data-source="{source}"]'
+
+    def item():
+        return browser.find_element("css selector", selector)
+
+    def shown_frame() -> tuple[int, str]:
+        from selenium.webdriver.support.ui import Select
+
+        return int(item().get_attribute("data-frame")), Select(item().find_element("css selector", "select.frame")) \
+            .first_selected_option.text
+
+    # It opens on the frame the queue found something on; back to the first, then on.
+    assert shown_frame() == (FACE_FRAME, "frame 3 of 3: 1 region \u2014 region over 10% of the image")
+    for _ in range(FACE_FRAME):
+        item().find_element("css selector", "button.prev-frame").click()
+    assert shown_frame() == (0, "frame 1 of 3: 0 regions")
+    assert item().find_elements("css selector", "svg rect.region") == []
+    assert item().find_element("css selector", "button.prev-frame").get_attribute("disabled") == "true"
+    for _ in range(FACE_FRAME):
+        item().find_element("css selector", "button.next-frame").click()
+    assert shown_frame()[0] == FACE_FRAME
+    assert len(item().find_elements("css selector", "svg rect.region")) == 2  # on the original and the output
+    for image in item().find_elements("css selector", "img"):
+        assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
+
+    # Drop the face, and draw a box over the background above it, on the original.
+    item().find_element("css selector", ".pair figure:first-child svg rect.region").click()
+    svg = item().find_element("css selector", ".pair figure:first-child svg")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", svg)
+    width, height = svg.size["width"], svg.size["height"]
+    ActionChains(browser).move_to_element_with_offset(svg, -int(width * 0.4), -int(height * 0.47)).click_and_hold() \
+        .move_by_offset(int(width * 0.2), 10).move_by_offset(int(width * 0.25), int(height * 0.12)).release().perform()
+    assert "frame 3 of 3: 1 region, 2 decided" in shown_frame()[1]
+    browser.find_element("id", "save").click()
+    saved = saved_file(tmp_path)
+    assert console_errors(browser) == []
+    (entry,) = saved["files"]
+    assert (entry["source"], entry["frame"], entry["drop"], entry["keep"]) == (
+        source, FACE_FRAME, [record["faces"][0]["box"]], [])
+    ((x1, y1, x2, y2),) = entry["add"]
+    assert 0 <= y1 < y2 < record["faces"][0]["region"][1]  # above the face's region
+
+    copy_out, copy_report = tmp_path / "copy", tmp_path / "copy.report"
+    shutil.copytree(out, copy_out)
+    shutil.copytree(report_dir, copy_report)
+    applied = run_cli("run", src, copy_out, "--report", copy_report, "--resume", "--workers", "1",
+                      "--config", review_config(tmp_path, "queue"), "--corrections", tmp_path / "corrections.json")
+    assert applied.returncode == 0, applied.stderr
+    summary = json.loads((copy_report / "summary.json").read_text())
+    assert summary["counts"]["dropped"] == 1 and summary["counts"]["added"] == 1
+    written = copy_out / record["output"]
+    original, corrected = frame_pixels(src / source, FACE_FRAME), frame_pixels(written, FACE_FRAME)
+    rx1, ry1, rx2, ry2 = record["faces"][0]["region"]
+    assert frame_pixels(out / record["output"], FACE_FRAME)[ry1:ry2, rx1:rx2].max() <= 16  # covered before
+    assert np.abs(corrected[ry1:ry2, rx1:rx2] - original[ry1:ry2, rx1:rx2]).mean() < 8
+    assert corrected[y1:y2, x1:x2].max() <= 16 < original[y1:y2, x1:x2].mean()
+    # The other frames are as they were: the drawn box is frame 2's alone.
+    for frame in range(FACE_FRAME):
+        before, after = frame_pixels(src / source, frame), frame_pixels(written, frame)
+        assert np.abs(after - before).mean() < 8
+        assert np.abs(after[y1:y2, x1:x2] - before[y1:y2, x1:x2]).mean() < 8
+    decisions = {r["source"]: r for r in records(copy_report)}[source]["decisions"]
+    assert sorted((d["decision"], d["frame"]) for d in decisions) == [("add", FACE_FRAME), ("drop", FACE_FRAME)]

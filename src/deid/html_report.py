@@ -34,6 +34,7 @@ import os
 import posixpath
 import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -42,6 +43,7 @@ from string import Template
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 from PIL import Image
 
 from deid.decode import decode
@@ -306,10 +308,19 @@ def page_file_name(file_index: int) -> str:
 
 
 @dataclass(frozen=True)
+class FrameStills:
+    """JPEG stills of some frames of a multi-frame file (animation, pages), and the size of
+    every frame: the boxes of a frame are in its own pixels, and pages may differ in size."""
+
+    urls: dict[int, str]  # frame index -> URL from the report folder
+    sizes: list[tuple[int, int]]  # (width, height) of each frame, in the file's order
+
+
+@dataclass(frozen=True)
 class ImageLinks:
     """URLs, relative to the report folder, of the files of one folder (OUT, or SRC for the
     review page) or of JPEG thumbnails made from them in ``thumbs_dir``, for formats
-    browsers cannot show."""
+    browsers cannot show, and JPEG stills of single frames of multi-frame files."""
 
     report_dir: Path
     folder: Path
@@ -336,18 +347,53 @@ class ImageLinks:
         ImageError or OSError when the thumbnail cannot be made."""
         if posixpath.splitext(relative)[1].lower() in BROWSER_SUFFIXES:
             return self.folder_url + quote(relative)
-        name = hashlib.sha256(relative.encode("utf-8", "surrogateescape")).hexdigest()[:24] + ".jpg"
-        thumb = self.report_dir / self.thumbs_dir / name
+        thumb = self._still_path(relative, 0)
         path = self.folder / PurePosixPath(relative)
         # Made again when the file changed after it (a run that rewrote OUT, a new SRC):
         # the page must show what the folder holds.
-        if not thumb.is_file() or thumb.stat().st_mtime_ns < path.stat().st_mtime_ns:
-            pixels = decode(path.read_bytes(), self.max_pixels).frames[0]
-            image = Image.fromarray(pixels[:, :, :3])
-            image.thumbnail((self.thumb_side, self.thumb_side))
-            thumb.parent.mkdir(exist_ok=True)
-            image.save(thumb, "JPEG", quality=85)
+        if not _newer_than(thumb, path):
+            self._save_still(decode(path.read_bytes(), self.max_pixels).frames[0], thumb)
         return quote(thumb.relative_to(self.report_dir).as_posix())
+
+    def stills(self, relative: str, frames: Collection[int]) -> FrameStills:
+        """JPEG stills of ``frames`` (indexes into the decoded frames; those past the last
+        are left out) of a multi-frame file, whatever its format: a browser plays an
+        animation and shows no TIFF. The file is decoded once for all
+        the stills that are missing; the frame sizes are kept beside them. Raises
+        ImageError or OSError when they cannot be made."""
+        path = self.folder / PurePosixPath(relative)
+        sizes_file = self._still_path(relative, 0).with_suffix(".frames.json")
+        wanted = {frame: self._still_path(relative, frame) for frame in sorted(set(frames))}
+        if all(_newer_than(still, path) for still in (sizes_file, *wanted.values())):
+            sizes = [(int(w), int(h)) for w, h in json.loads(sizes_file.read_text(encoding="utf-8"))]
+        else:
+            decoded = decode(path.read_bytes(), self.max_pixels).frames
+            sizes = [(pixels.shape[1], pixels.shape[0]) for pixels in decoded]
+            for frame, still in wanted.items():
+                if frame < len(decoded) and not _newer_than(still, path):
+                    self._save_still(decoded[frame], still)
+            write_atomic(sizes_file, json.dumps(sizes).encode("utf-8"))
+        return FrameStills(
+            {frame: quote(still.relative_to(self.report_dir).as_posix()) for frame, still in wanted.items()
+             if frame < len(sizes)},
+            sizes,
+        )
+
+    def _still_path(self, relative: str, frame: int) -> Path:
+        # The first frame's still is the thumbnail link() makes, so the two share it.
+        name = hashlib.sha256(relative.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+        return self.report_dir / self.thumbs_dir / (f"{name}.jpg" if frame == 0 else f"{name}-{frame}.jpg")
+
+    def _save_still(self, pixels: np.ndarray, still: Path) -> None:
+        image = Image.fromarray(pixels[:, :, :3])
+        image.thumbnail((self.thumb_side, self.thumb_side))
+        still.parent.mkdir(exist_ok=True)
+        image.save(still, "JPEG", quality=85)
+
+
+def _newer_than(made: Path, source: Path) -> bool:
+    """Whether ``made`` exists and was written after ``source`` last changed."""
+    return made.is_file() and made.stat().st_mtime_ns >= source.stat().st_mtime_ns
 
 
 @dataclass
