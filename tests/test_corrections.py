@@ -80,8 +80,9 @@ def test_dropped_regions_are_left_drawn_boxes_covered_and_only_named_files_redon
     ([{"source": "not-there.jpg", "drop": [[0, 0, 10, 10]]}], "which the finished run neither wrote nor held back for review"),
     ([{"source": "astronaut.jpg", "add": [[0, 0, 100000, 10]]}], "is not inside its"),
     ([{"source": "astronaut.jpg", "add": [[0, 0, 10]]}], "an entry is malformed"),
+    ([{"source": "astronaut.jpg", "frame": 1, "add": [[0, 0, 10, 10]]}], "has no frame 1 (it has 1, counted from 0)"),
     (None, "is not JSON"),
-], ids=["unknown-file", "outside-image", "malformed-box", "not-json"])
+], ids=["unknown-file", "outside-image", "malformed-box", "no-such-frame", "not-json"])
 def test_a_bad_corrections_file_is_refused_and_nothing_is_written(tmp_path, finished, files, message):
     src, out, _ = finished
     if files is None:

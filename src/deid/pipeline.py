@@ -491,12 +491,12 @@ def _reviewed(path: str | Path, report: Path, src_dir: Path) -> dict[str, FileCo
     written by it, or held back for a review, each box inside its image) before anything is
     written."""
     corrections = load_corrections(Path(path))
-    sizes: dict[str, tuple[int, int]] = {}
+    sizes: dict[str, tuple[int, int, int]] = {}
     try:
         for record in iter_records(report):
             # A file refused for review is failed with its size and boxes recorded.
             if record["source"] in corrections and record.get("width") and record["status"] in (OK, FAILED):
-                sizes[record["source"]] = (record["width"], record["height"])
+                sizes[record["source"]] = (record["width"], record["height"], record.get("frames") or 1)
     except (OSError, ValueError, KeyError) as exc:
         raise UsageError(
             f"--corrections needs the finished run's report ({report / IMAGES_FILE}: {exc}); finish the run first"
