@@ -1,13 +1,15 @@
 """What the HTML report costs as a run grows, without running one: a synthetic report of N
 files (images.jsonl, summary.json, verify.json and tiny outputs) and its index.html.
 
-    python scripts/bench_html_report.py 1000 10000 100000 [--review 50]
+    python scripts/bench_html_report.py 1000 10000 100000 [--review 50 | --all-review]
 
 For each N it prints the time write_html_report takes, the size of index.html and of its
 page files, the time headless Chromium takes from opening index.html to showing the review
-queue, and the time from there to the last page of "All" (needs selenium and chromedriver,
-as the tests do; skipped without them). Every synthetic run has the same review queue
-(--review files of each kind that needs a look), so the page's size shows what grows with N.
+queue, and the times from there to the last page of "All" and of "Needs review" (needs
+selenium and chromedriver, as the tests do; skipped without them). Every synthetic run has
+the same review queue (--review files of each kind that needs a look), so the page's size
+shows what grows with N; with --all-review every file needs a look (a run of scanned
+documents, text on each), so the queue grows with N.
 """
 
 from __future__ import annotations
@@ -29,29 +31,36 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "src"))
 
 from deid.config import OutputConfig  # noqa: E402
-from deid.html_report import write_html_report  # noqa: E402
+from deid.html_report import LOW_SCORE, write_html_report  # noqa: E402
 from deid.report import FAILED, IMAGES_FILE, OK, SUMMARY_FILE  # noqa: E402
 from deid.results import Counts, FailedFile, ResidualFace, ResidualTags, RunSummary, VerifyReport  # noqa: E402
 
 # Files of each kind that the report puts in its review queue (and skipped files, which it
 # leaves out), spread at random over the run.
 REVIEW_KINDS = ("failed", "low", "text", "residual", "tags", "nothumb", "skipped")
+QUEUED_KINDS = tuple(kind for kind in REVIEW_KINDS if kind != "skipped")
 OUTPUT_SIZE = (64, 48)
 PER_FOLDER = 1000
 
 
-def synthetic_report(folder: Path, count: int, review_each: int = 10, seed: int = 0) -> tuple[Path, Path]:
+def synthetic_report(
+    folder: Path, count: int, review_each: int = 10, seed: int = 0, all_review: bool = False,
+) -> tuple[Path, Path]:
     """The report folder and OUT of a finished run of ``count`` files, written directly:
     ``review_each`` files of each of REVIEW_KINDS, the others written with 0 to 3 sure
-    faces. Outputs are tiny PNGs; the "nothumb" outputs are TIFFs left unwritten, so their
-    thumbnails cannot be made."""
+    faces; with ``all_review``, every file is of one of QUEUED_KINDS, at random. Outputs are
+    tiny PNGs; the "nothumb" outputs are TIFFs left unwritten, so their thumbnails cannot
+    be made."""
     rng = random.Random(seed)
     out, report = folder / "out", folder / "out.report"
     report.mkdir(parents=True, exist_ok=True)
-    special = dict(zip(
-        rng.sample(range(count), min(count, review_each * len(REVIEW_KINDS))),
-        [kind for _ in range(review_each) for kind in REVIEW_KINDS],
-    ))
+    if all_review:
+        special = {index: rng.choice(QUEUED_KINDS) for index in range(count)}
+    else:
+        special = dict(zip(
+            rng.sample(range(count), min(count, review_each * len(REVIEW_KINDS))),
+            [kind for _ in range(review_each) for kind in REVIEW_KINDS],
+        ))
     png = io.BytesIO()
     Image.new("RGB", OUTPUT_SIZE, (120, 130, 140)).save(png, "PNG")
     tally = {"ok": 0, "failed": 0, "skipped": 0, "faces": 0, "images_with_faces": 0, "texts": 0}
@@ -127,14 +136,29 @@ def review_queue_shown(driver) -> bool:
     )
 
 
-def measure_in_chromium(page: Path, last_output: str) -> tuple[float, float] | None:
-    """Seconds from opening ``page`` to the review queue on screen, and from there to the
-    last page of "All" showing ``last_output``; None without a browser."""
+def last_page_shows(driver, name: str, last_output: str) -> float:
+    """Seconds from choosing filter ``name`` and pressing End to its last page showing
+    ``last_output`` last."""
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    started = time.monotonic()
+    driver.find_element("css selector", f'.filters button[data-filter="{name}"]').click()
+    driver.find_element("tag name", "body").send_keys(Keys.END)
+    WebDriverWait(driver, 60, poll_frequency=0.01).until(lambda d: d.execute_script(
+        'var cards = document.querySelectorAll("#gallery .card .name");'
+        "return cards.length > 0 && cards[cards.length - 1].textContent === arguments[0];", last_output))
+    return time.monotonic() - started
+
+
+def measure_in_chromium(page: Path, last_output: str, last_queued: str | None) -> tuple[float, float, float] | None:
+    """Seconds from opening ``page`` to the review queue on screen, then to the last page
+    of "All" showing ``last_output``, then to the last page of "Needs review" showing
+    ``last_queued`` (0 when nothing is queued); None without a browser."""
     chromedriver = shutil.which("chromedriver")
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
-        from selenium.webdriver.common.keys import Keys
         from selenium.webdriver.support.ui import WebDriverWait
     except ImportError:
         return None
@@ -148,40 +172,53 @@ def measure_in_chromium(page: Path, last_output: str) -> tuple[float, float] | N
         started = time.monotonic()
         driver.get(page.resolve().as_uri())
         WebDriverWait(driver, 60, poll_frequency=0.01).until(review_queue_shown)
-        opened = time.monotonic()
-        driver.find_element("css selector", '.filters button[data-filter="all"]').click()
-        driver.find_element("tag name", "body").send_keys(Keys.END)
-        WebDriverWait(driver, 60, poll_frequency=0.01).until(lambda d: d.execute_script(
-            'var cards = document.querySelectorAll("#gallery .card .name");'
-            "return cards.length > 0 && cards[cards.length - 1].textContent === arguments[0];", last_output))
-        return opened - started, time.monotonic() - opened
+        opened = time.monotonic() - started
+        to_last = last_page_shows(driver, "all", last_output)
+        to_last_queued = 0.0 if last_queued is None else last_page_shows(driver, "review", last_queued)
+        return opened, to_last, to_last_queued
     finally:
         driver.quit()
+
+
+def last_queued(report: Path, records: list[dict[str, Any]]) -> str | None:
+    """The card name of the review queue's last item (what report.js queues), or None."""
+    verified = json.loads((report / "verify.json").read_text())
+    found = {f["output"] for key in ("residual_faces", "residual_tags", "unreadable") for f in verified[key]}
+    for record in reversed(records):
+        if record["status"] == FAILED:
+            return record["source"]
+        if record["status"] == OK and (
+            record.get("texts") or record["output"].endswith(".tif") or record["output"] in found
+            or any(face["score"] < LOW_SCORE for face in record["faces"])
+        ):
+            return record["output"]
+    return None
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", type=int, nargs="+", help="numbers of files of the synthetic runs")
     parser.add_argument("--review", type=int, default=50, help="files of each kind that needs review (default 50)")
+    parser.add_argument("--all-review", action="store_true", help="every file needs review (--review is ignored)")
     args = parser.parse_args()
     for count in args.files:
         with tempfile.TemporaryDirectory(prefix="deid-html-") as scratch:
-            report, out = synthetic_report(Path(scratch), count, args.review)
+            report, out = synthetic_report(Path(scratch), count, args.review, all_review=args.all_review)
             started = time.monotonic()
             write_html_report(report, out, OutputConfig.max_pixels)
             written = time.monotonic() - started
             page = (report / "index.html").stat().st_size
             pages = sorted((report / "pages").glob("*.js")) if (report / "pages").is_dir() else []
-            last = [json.loads(line) for line in (report / "images.jsonl").read_text().splitlines()[-20:]]
-            last_output = [r["output"] or r["source"] for r in last if r["status"] != "skipped"][-1]
-            timings = measure_in_chromium(report / "index.html", last_output)
+            records = [json.loads(line) for line in (report / "images.jsonl").read_text().splitlines()]
+            last_output = [r["output"] or r["source"] for r in records if r["status"] != "skipped"][-1]
+            timings = measure_in_chromium(report / "index.html", last_output, last_queued(report, records))
             print(f"{count} files: written in {written:.2f} s; index.html {page / 1e3:.0f} kB; "
                   f"{len(pages)} page files, {sum(p.stat().st_size for p in pages) / 1e6:.1f} MB")
             if timings is None:
                 print("  Chromium: not measured (no selenium/chromedriver)")
             else:
                 print(f"  Chromium: review queue shown {timings[0]:.2f} s after opening; "
-                      f"last page of All {timings[1]:.2f} s later")
+                      f"last page of All {timings[1]:.2f} s later; last page of Needs review {timings[2]:.2f} s later")
     return 0
 
 

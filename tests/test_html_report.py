@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from PIL import Image
 
 from conftest import PROJECT, SAMPLE_DATA, run_cli
 from deid.config import OutputConfig
-from deid.html_report import ITEMS_PER_FILE, PAGE_SIZE, write_html_report
+from deid.html_report import ITEMS_PER_FILE, PAGE_SIZE, QUEUE_ITEMS_PER_FILE, QUEUE_SERIES, write_html_report
 
 sys.path.insert(0, str(PROJECT / "scripts"))
 
@@ -32,28 +33,39 @@ def console_errors(browser) -> list[dict]:
     return [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
 
 
-def expected_counts(report_dir: Path, unthumbed: frozenset[str] = frozenset()) -> dict[str, int]:
-    """What each filter should count; ``unthumbed``: the outputs whose thumbnail cannot be made."""
+def expected_names(report_dir: Path, unthumbed: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """The card names each filter should show, in discovery order; ``unthumbed``: the
+    outputs whose thumbnail cannot be made."""
     records = [json.loads(line) for line in (report_dir / "images.jsonl").read_text().splitlines()]
-    shown = [r for r in records if r["status"] != "skipped"]
     verify_path = report_dir / "verify.json"
     residual = set()
     if verify_path.exists():
         verified = json.loads(verify_path.read_text())
         residual = {f["output"] for key in ("residual_faces", "residual_tags", "unreadable") for f in verified[key]}
-    ok = [r for r in shown if r["status"] == "ok"]
-    failed = {r["source"] for r in shown if r["status"] == "failed"}
-    low = {r["output"] for r in ok if any(f["score"] < 0.5 for f in r["faces"])}
-    text = {r["output"] for r in ok if r.get("texts")}
-    return {
-        "all": len(shown),
-        "failed": len(failed),
-        "noface": sum(not r["faces"] for r in ok),
-        "low": len(low),
-        "text": len(text),
-        "residual": sum(r["output"] in residual for r in ok),
-        "review": len(failed) + sum(r["output"] in low | text | residual | unthumbed for r in ok),
-    }
+    names: dict[str, list[str]] = {name: [] for name in FILTERS}
+    for r in records:
+        if r["status"] == "skipped":
+            continue
+        ok = r["status"] == "ok"
+        shows = {
+            "all": True,
+            "failed": r["status"] == "failed",
+            "noface": ok and not r["faces"],
+            "low": ok and any(f["score"] < 0.5 for f in r["faces"]),
+            "text": ok and bool(r.get("texts")),
+            "residual": ok and r["output"] in residual,
+        }
+        shows["review"] = any(shows[name] for name in ("failed", "low", "text", "residual")) or (
+            ok and r["output"] in unthumbed)
+        for name in FILTERS:
+            if shows[name]:
+                names[name].append(r["output"] if ok else r["source"])
+    return names
+
+
+def expected_counts(report_dir: Path, unthumbed: frozenset[str] = frozenset()) -> dict[str, int]:
+    """What each filter should count; ``unthumbed``: the outputs whose thumbnail cannot be made."""
+    return {name: len(names) for name, names in expected_names(report_dir, unthumbed).items()}
 
 
 def gallery_after(browser, name: str) -> tuple[int, int]:
@@ -221,10 +233,12 @@ SYNTHETIC_FILES = 2500
 SYNTHETIC_REVIEW = 8
 
 
-def synthetic(folder: Path, count: int) -> tuple[Path, Path]:
+def synthetic(
+    folder: Path, count: int, review_each: int = SYNTHETIC_REVIEW, all_review: bool = False,
+) -> tuple[Path, Path]:
     from bench_html_report import synthetic_report
 
-    return synthetic_report(folder, count, SYNTHETIC_REVIEW)
+    return synthetic_report(folder, count, review_each, all_review=all_review)
 
 
 def unthumbed(report_dir: Path) -> frozenset[str]:
@@ -339,8 +353,9 @@ def test_the_review_queue_is_inlined_and_shown_first(browser, synthetic_run):
 
 
 def test_the_review_queue_needs_no_page_file(browser, synthetic_run):
-    """index.html alone shows the whole review queue; only "All" past the first file's
-    worth needs the page files, and says so when they are not there."""
+    """index.html alone shows a review queue of up to QUEUE_ITEMS_PER_FILE items; only
+    "All" past the first file's worth needs the page files, and says so when they are not
+    there."""
     pages_dir = synthetic_run / "pages"
     pages_dir.rename(synthetic_run / "elsewhere")
     try:
@@ -392,7 +407,7 @@ def test_a_page_file_of_another_report_is_refused(browser, tmp_path):
     gallery_after(browser, "all")
     press(browser, "END")
     status = browser.find_element("id", "gallery-status")
-    wait_until(browser, lambda _: "pages/0001.js" in status.text)
+    wait_until(browser, lambda _: "another version" in status.text)  # not "loading pages/0001.js"
     assert status.text.startswith("pages/0001.js belongs to another version of this report")
     assert card_names(browser) == []
     assert console_errors(browser) == []
@@ -415,3 +430,141 @@ def test_a_run_without_files_has_an_empty_gallery(browser, tmp_path):
         assert gallery_after(browser, name) == (0, 0)
     assert browser.find_element("id", "page-info").text == "page 1 of 1"
     assert int(browser.find_element("id", "count-inputs").text) == 0
+
+
+# Runs in which every file needs review (text on scanned documents, say): the queue is
+# longer than the page holds, then several of its page files long.
+LONG_QUEUE = QUEUE_ITEMS_PER_FILE + ITEMS_PER_FILE // 2
+LONGER_QUEUE = 5 * QUEUE_ITEMS_PER_FILE
+# A run in which part of the files need review, spread among those that do not: 7 kinds
+# of this many files (one, skipped, not queued) in 3 page files' worth.
+MIXED_FILES = 3 * ITEMS_PER_FILE
+MIXED_REVIEW = 300
+
+
+def queue_page_files(report_dir: Path) -> list[str]:
+    pages_dir = report_dir / "pages"
+    return sorted(path.name for path in pages_dir.glob(f"{QUEUE_SERIES}-*.js")) if pages_dir.is_dir() else []
+
+
+def inlined_data(report_dir: Path) -> dict:
+    return json.loads((report_dir / "index.html").read_text().split('id="gallery-data">')[1].split("</script>")[0])
+
+
+def chart_counts(report_dir: Path, title: str) -> list[int]:
+    """The numbers on the bars of the chart ``title`` of index.html."""
+    html = (report_dir / "index.html").read_text()
+    (chart,) = [part for part in html.split('<figure class="chart">')[1:] if part.startswith(f"<figcaption>{title}<")]
+    return [int(number) for number in re.findall(r'class="bar"/><text [^>]*>(\d+)</text>', chart)]
+
+
+def test_the_page_stays_the_same_size_as_the_review_queue_grows(tmp_path):
+    """Past QUEUE_ITEMS_PER_FILE the review queue is in page files of its own: a queue of
+    5,000 gives the index.html of one of 1,500, within a few bytes of counts a file; its
+    counts and charts are still of every file, not of what the page holds."""
+    sizes = []
+    for queued in (LONG_QUEUE, LONGER_QUEUE):
+        report_dir, out = synthetic(tmp_path / str(queued), queued, all_review=True)
+        write_html_report(report_dir, out, OutputConfig.max_pixels)
+        sizes.append((report_dir / "index.html").stat().st_size)
+    assert sizes[1] < sizes[0] * 1.05, sizes
+    assert queue_page_files(report_dir) == [
+        f"{QUEUE_SERIES}-{index:04d}.js" for index in range(1, LONGER_QUEUE // QUEUE_ITEMS_PER_FILE)
+    ]
+    data = inlined_data(report_dir)
+    assert len(data["items"]) == QUEUE_ITEMS_PER_FILE
+    expected = expected_counts(report_dir, unthumbed(report_dir))
+    assert expected["review"] == LONGER_QUEUE
+    assert {name: data["counts"][name] for name in FILTERS} == expected
+    for name, per_file in data["queue"]["fileCounts"].items():
+        assert sum(per_file) == data["counts"][name], name
+    records = [json.loads(line) for line in (report_dir / "images.jsonl").read_text().splitlines()]
+    ok = [r for r in records if r["status"] == "ok"]
+    assert sum(chart_counts(report_dir, "Faces per image")) == len(ok)
+    assert sum(chart_counts(report_dir, "Face heights (px)")) == sum(len(r["faces"]) for r in ok)
+
+
+def test_every_queued_item_is_reachable_through_the_page(browser, tmp_path):
+    """A review queue longer than the page holds, spread among files that need no look:
+    "Needs review" and each of its filters page through the queue's page files to their
+    end, in discovery order; End goes straight to the last queued item."""
+    report_dir, out = synthetic(tmp_path, MIXED_FILES, MIXED_REVIEW)
+    write_html_report(report_dir, out, OutputConfig.max_pixels)
+    names = expected_names(report_dir, unthumbed(report_dir))
+    assert QUEUE_ITEMS_PER_FILE + PAGE_SIZE < len(names["review"]) <= 2 * QUEUE_ITEMS_PER_FILE
+    assert queue_page_files(report_dir) == [f"{QUEUE_SERIES}-0001.js"]
+    inlined = {item.get("output") or item["source"] for item in inlined_data(report_dir)["items"]}
+    assert names["review"][-1] not in inlined
+    open_report(browser, report_dir)
+    for name in FILTERS:
+        assert gallery_after(browser, name)[0] == len(names[name]), name
+    gallery_after(browser, "review")
+    pages = -(-len(names["review"]) // PAGE_SIZE)
+    press(browser, "END")
+    wait_for_page(browser, pages, pages)
+    assert card_names(browser)[-1] == names["review"][-1]
+    for name in ("review", "failed", "low", "text", "residual"):
+        assert walk(browser, name) == names[name], name
+    assert console_errors(browser) == []
+
+
+@pytest.mark.parametrize("queued", [QUEUE_ITEMS_PER_FILE, QUEUE_ITEMS_PER_FILE + 1])
+def test_a_queue_of_what_the_page_holds_and_one_more(browser, tmp_path, queued):
+    """The page holds QUEUE_ITEMS_PER_FILE queued items and needs no queue page file; one
+    more item goes alone into the queue's first page file, where the page finds it."""
+    report_dir, out = synthetic(tmp_path, queued, all_review=True)
+    write_html_report(report_dir, out, OutputConfig.max_pixels)
+    names = expected_names(report_dir, unthumbed(report_dir))["review"]
+    assert len(names) == queued
+    assert len(inlined_data(report_dir)["items"]) == QUEUE_ITEMS_PER_FILE
+    assert queue_page_files(report_dir) == ([] if queued == QUEUE_ITEMS_PER_FILE else [f"{QUEUE_SERIES}-0001.js"])
+    open_report(browser, report_dir)
+    pressed = browser.find_element("css selector", '.filters button[aria-pressed="true"]')
+    assert pressed.text == f"Needs review ({queued})"
+    pages = -(-queued // PAGE_SIZE)
+    press(browser, "END")
+    wait_for_page(browser, pages, pages)
+    assert card_names(browser) == names[(pages - 1) * PAGE_SIZE:]
+    assert console_errors(browser) == []
+
+
+def test_a_run_with_nothing_to_review_has_no_queue_page_files(browser, tmp_path):
+    """No queued item: the page opens on "All", every queue filter is empty, and the queue
+    page files of the earlier report with a long queue are gone (the gallery's stay)."""
+    report_dir, out = synthetic(tmp_path, LONG_QUEUE, all_review=True)
+    write_html_report(report_dir, out, OutputConfig.max_pixels)
+    assert queue_page_files(report_dir) == [f"{QUEUE_SERIES}-0001.js"]
+    report_dir, out = synthetic(tmp_path, ITEMS_PER_FILE + PAGE_SIZE, review_each=0)
+    write_html_report(report_dir, out, OutputConfig.max_pixels)
+    assert expected_counts(report_dir, unthumbed(report_dir))["review"] == 0
+    assert queue_page_files(report_dir) == [] and (report_dir / "pages" / "0001.js").is_file()
+    open_report(browser, report_dir)
+    pressed = browser.find_element("css selector", '.filters button[aria-pressed="true"]')
+    assert pressed.get_attribute("data-filter") == "all"
+    for name in ("review", "failed", "low", "text", "residual"):
+        assert gallery_after(browser, name) == (0, 0), name
+    assert browser.find_element("css selector", '.filters button[data-filter="review"]').text == "Needs review (0)"
+    assert console_errors(browser) == []
+
+
+def test_a_queue_page_file_of_another_report_is_refused(browser, tmp_path):
+    """A queue page file of another version of the report is refused like a gallery page
+    file (the page says what happened), and the gallery's own page files still show."""
+    report_dir, out = synthetic(tmp_path, QUEUE_ITEMS_PER_FILE + PAGE_SIZE, all_review=True)
+    write_html_report(report_dir, out, OutputConfig.max_pixels)
+    page_file = report_dir / "pages" / f"{QUEUE_SERIES}-0001.js"
+    page_file.write_text(page_file.read_text().replace('deidPage("', 'deidPage("other', 1))
+    open_report(browser, report_dir)
+    gallery_after(browser, "review")
+    press(browser, "END")
+    status = browser.find_element("id", "gallery-status")
+    wait_until(browser, lambda _: "another version" in status.text)
+    assert status.text.startswith(f"pages/{QUEUE_SERIES}-0001.js belongs to another version of this report")
+    assert card_names(browser) == []
+    names = expected_names(report_dir, unthumbed(report_dir))["all"]
+    gallery_after(browser, "all")
+    pages = -(-len(names) // PAGE_SIZE)
+    press(browser, "END")
+    wait_for_page(browser, pages, pages)
+    assert card_names(browser) == names[(pages - 1) * PAGE_SIZE:]
+    assert console_errors(browser) == []

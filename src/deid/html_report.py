@@ -7,18 +7,21 @@ detections, text, findings of ``deid verify``) and paged. Every picture in it co
 OUT: the page links the output files (or thumbnails made from them, for formats a browser
 cannot show), never an original.
 
-The page's size follows what needs review, not the number of files. Inlined in it are the
-first ``ITEMS_PER_FILE`` items and the review queue (every item that needs a look: failed,
-unsure, text covered, found by verify, no thumbnail), so those open at once and a small run
-needs nothing beside the page. Every later item is in ``pages/NNNN.js``, ``ITEMS_PER_FILE`` to a
-file in discovery order, which the page loads when the gallery reaches it. They are scripts
-that call ``deidPage(token, index, items)``, not JSON: a page opened from ``file://`` may
-not fetch() local files in Chromium, but may load scripts. The page's Content Security
-Policy runs its own script (by its hash) and the scripts that script inserts
-('strict-dynamic'), and no other: on a file:// page Chromium lets 'self' match any file:
-URL on the machine, like file: itself, so neither would narrow what may run. The report is
-written in one pass over ``images.jsonl``: page files as it goes, the charts as running
-counts.
+The page's size is bounded, whatever the number of files and however many need review.
+Inlined in it are the first ``ITEMS_PER_FILE`` items and the first ``QUEUE_ITEMS_PER_FILE``
+of the review queue (every item that needs a look: failed, unsure, text covered, found by
+verify, no thumbnail), so those open at once and a small run needs nothing beside the page.
+Every later item is in ``pages/NNNN.js``, ``ITEMS_PER_FILE`` to a file in discovery order,
+and every later item of the queue also in ``pages/review-NNNN.js``, ``QUEUE_ITEMS_PER_FILE``
+to a file in the same order; the page loads them when the gallery reaches them. They are
+scripts that call ``deidPage(token, index, items[, series])``, not JSON: a page opened from
+``file://`` may not fetch() local files in Chromium, but may load scripts. The page's
+Content Security Policy runs its own script (by its hash) and the scripts that script
+inserts ('strict-dynamic'), and no other: on a file:// page Chromium lets 'self' match any
+file: URL on the machine, like file: itself, so neither would narrow what may run. The
+report is written in one pass over ``images.jsonl``: page files as it goes, the charts and
+counts as running counts over every record, so they are of the whole run whatever the page
+holds.
 
 The page's template, style sheet and script are package data (``deid/html``); this module
 prepares the data they show and inlines all three into the one file.
@@ -78,13 +81,24 @@ PAGE_SIZE = 48
 # page come from one file, or two where a page straddles them.
 ITEMS_PER_FILE = 1000
 PAGE_FILE_NAME = re.compile(r"(\d{4,})\.js")
+# Review-queue items inlined (the page opens on the queue, and its first 1,000 items, 21
+# gallery pages, show without reading a file), and queue items to a page file after them.
+# The whole queue inlined was 25 MB of index.html at 100,000 queued files
+# (scripts/bench_html_report.py --all-review), and a run of millions of scanned documents,
+# text on each, would give a page no browser opens; this bounds the page to twice a page
+# file's worth of items, about 0.5 MB. A queue file is the size of a gallery page file.
+QUEUE_ITEMS_PER_FILE = ITEMS_PER_FILE
+# The queue's page files: pages/review-NNNN.js, beside the gallery's.
+QUEUE_SERIES = "review"
 HEIGHT_BINS = [(0, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, None)]
 FACES_PER_IMAGE_BINS = [(0, 1), (1, 2), (2, 3), (3, 5), (5, 10), (10, 20), (20, None)]
 # The gallery's filters besides "all" and "noface" (report.js has the same tests): each is
-# part of the review queue ("review"), which the page holds whole.
+# part of the review queue ("review"). The page counts them file by file of the queue, to
+# find their items in the queue's page files ("review" needs no count: every file but the
+# last holds QUEUE_ITEMS_PER_FILE).
 REVIEW_FILTERS = ("failed", "low", "text", "residual", "nothumb")
-# The filters the page counts file by file, to find their items in the page files ("all"
-# needs no count: every file but the last holds ITEMS_PER_FILE).
+# The filters the page counts file by file of the gallery, to find their items in its page
+# files ("all" needs no count: every file but the last holds ITEMS_PER_FILE).
 FILE_COUNTED_FILTERS = ("noface",)
 
 
@@ -100,7 +114,11 @@ def write_html_report(report_dir: Path, out_dir: Path, max_pixels: int) -> Path 
     verified = read_verify(report_dir)
     findings = VerifyFindings.of(verified)
     links = ImageLinks.between(report_dir, Path(out_dir), max_pixels)
-    gallery = Gallery(PageFiles(report_dir / PAGES_DIR, report_token(report_dir)))
+    token = report_token(report_dir)
+    gallery = Gallery(
+        PageFiles(report_dir / PAGES_DIR, token),
+        PageFiles(report_dir / PAGES_DIR, token, QUEUE_SERIES, QUEUE_ITEMS_PER_FILE),
+    )
     tally = ChartTally()
     for index, record in enumerate(iter_records(report_dir)):
         tally.add(record)
@@ -218,25 +236,29 @@ def item_filters(item: dict[str, Any]) -> list[str]:
 
 @dataclass
 class PageFiles:
-    """Items as they stream by, ``ITEMS_PER_FILE`` to a file: the first file's worth is the
-    page's own (its caller inlines them), every later item goes into ``pages_dir/NNNN.js``,
-    a script calling ``deidPage(token, index, items)`` (pages.js reads them)."""
+    """Items as they stream by, ``per_file`` to a file: the first file's worth is the page's
+    own (its caller inlines them), every later item goes into ``pages_dir/NNNN.js``, a
+    script calling ``deidPage(token, index, items)`` (pages.js reads them). A page with more
+    than one list of items gives each but one a ``series``: its files are
+    ``pages_dir/SERIES-NNNN.js`` and call ``deidPage(token, index, items, series)``."""
 
     pages_dir: Path
     token: str
+    series: str = ""
+    per_file: int = ITEMS_PER_FILE
     total: int = 0
     _pending: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def files(self) -> int:
-        return -(-self.total // ITEMS_PER_FILE)
+        return -(-self.total // self.per_file)
 
     def add(self, item: dict[str, Any]) -> bool:
         """Take ``item``; True when it is one of the first file's, which the page holds."""
-        file_index = self.total // ITEMS_PER_FILE
+        file_index = self.total // self.per_file
         if file_index > 0:
             self._pending.append(item)
-            if len(self._pending) == ITEMS_PER_FILE:
+            if len(self._pending) == self.per_file:
                 self._write(file_index)
         self.total += 1
         return file_index == 0
@@ -248,16 +270,19 @@ class PageFiles:
 
     def _write(self, file_index: int) -> None:
         items = ",\n".join(json.dumps(item, ensure_ascii=False) for item in self._pending)
-        text = f"deidPage({json.dumps(self.token)}, {file_index}, [\n{items}\n]);\n"
-        write_atomic(self.pages_dir / page_file_name(file_index), text.encode("utf-8"))
+        series = f", {json.dumps(self.series)}" if self.series else ""
+        text = f"deidPage({json.dumps(self.token)}, {file_index}, [\n{items}\n]{series});\n"
+        write_atomic(self.pages_dir / page_file_name(file_index, self.series), text.encode("utf-8"))
         self._pending = []
 
     def _remove_stale(self) -> None:
-        """Page files of an earlier, larger page; the folder too when nothing is left."""
+        """Page files of this series of an earlier, larger page; the folder too when
+        nothing is left (nor of another series)."""
         if not self.pages_dir.is_dir():
             return
+        names = re.compile(re.escape(self.series) + "-" + PAGE_FILE_NAME.pattern) if self.series else PAGE_FILE_NAME
         for path in self.pages_dir.iterdir():
-            match = PAGE_FILE_NAME.fullmatch(path.name)
+            match = names.fullmatch(path.name)
             if match and not 0 < int(match.group(1)) < self.files:
                 path.unlink()
         if not any(self.pages_dir.iterdir()):
@@ -266,15 +291,19 @@ class PageFiles:
 
 @dataclass
 class Gallery:
-    """The gallery's items as they stream by: the first file's worth and the review queue
-    kept for the page, every later item written to its page file."""
+    """The gallery's items as they stream by: the first file's worth of every item and of
+    the review queue kept for the page, every later item written to its page file, and
+    every later queued item to the queue's too."""
 
-    pages: PageFiles
+    pages: PageFiles  # every item, in discovery order
+    queue: PageFiles  # the review queue's items, in the same order
     inline: list[dict[str, Any]] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)  # items per filter
+    counts: Counter[str] = field(default_factory=Counter)  # items per filter, over every item
     # Items per filter in each page file (file 0 being the inlined one), for the filters
-    # the page cannot answer from its inlined items alone.
+    # the page cannot answer from its inlined items alone: of the gallery's files, and of
+    # the queue's.
     file_counts: dict[str, list[int]] = field(default_factory=lambda: {name: [] for name in FILE_COUNTED_FILTERS})
+    queue_file_counts: dict[str, list[int]] = field(default_factory=lambda: {name: [] for name in REVIEW_FILTERS})
 
     @property
     def total(self) -> int:
@@ -291,20 +320,32 @@ class Gallery:
     def add(self, item: dict[str, Any]) -> None:
         names = item_filters(item)
         self.counts.update(names)
-        file_index = self.total // ITEMS_PER_FILE
-        for name, per_file in self.file_counts.items():
-            if len(per_file) == file_index:
-                per_file.append(0)
-            per_file[file_index] += name in names
-        if self.pages.add(item) or "review" in names:
+        count_in_file(self.file_counts, self.pages, names)
+        inline = self.pages.add(item)
+        if "review" in names:
+            count_in_file(self.queue_file_counts, self.queue, names)
+            # queue.add first: a queued item goes to the queue's files even when the page
+            # holds it as one of the gallery's first file.
+            inline = self.queue.add(item) or inline
+        if inline:
             self.inline.append(item)
 
     def finish(self) -> None:
         self.pages.finish()
+        self.queue.finish()
 
 
-def page_file_name(file_index: int) -> str:
-    return f"{file_index:04d}.js"
+def count_in_file(file_counts: dict[str, list[int]], pages: PageFiles, names: list[str]) -> None:
+    """Count an item that ``names`` filters show into the file ``pages`` puts it in next."""
+    file_index = pages.total // pages.per_file
+    for name, per_file in file_counts.items():
+        if len(per_file) == file_index:
+            per_file.append(0)
+        per_file[file_index] += name in names
+
+
+def page_file_name(file_index: int, series: str = "") -> str:
+    return f"{series}-{file_index:04d}.js" if series else f"{file_index:04d}.js"
 
 
 @dataclass(frozen=True)
@@ -479,9 +520,15 @@ def gallery_data(gallery: Gallery) -> str:
     data = {
         "items": gallery.inline,
         "total": gallery.total,
-        "perFile": ITEMS_PER_FILE,
+        "perFile": gallery.pages.per_file,
         "files": gallery.files,
         "fileCounts": gallery.file_counts,
+        "queue": {
+            "series": gallery.queue.series,
+            "perFile": gallery.queue.per_file,
+            "files": gallery.queue.files,
+            "fileCounts": gallery.queue_file_counts,
+        },
         "counts": {name: gallery.counts[name] for name in ("all", "review", "noface", *REVIEW_FILTERS)},
         "pagesDir": PAGES_DIR,
         "token": gallery.token,

@@ -3,9 +3,12 @@
 // load scripts but not fetch() files. A file whose token is not the page's belongs to
 // another version of the report (a rewrite interrupted before its end) and is refused.
 // options: dir (the folder, relative to the page), token, again (what to do about a file of
-// another version), changed (called when a file the page shows arrives or fails).
+// another version), changed (called when a file the page shows arrives or fails), series
+// (optional: for a page with more than one list in page files, the name of this one's; its
+// files are SERIES-NNNN.js and call deidPage(token, index, items, series)).
 function deidPageFiles(options) {
   "use strict";
+  var series = options.series || "";
   // Page files kept in memory besides those shown: paging back and forth over a file
   // boundary reads nothing twice, and a long session does not hold the whole run.
   var KEEP_FILES = 4;
@@ -17,7 +20,7 @@ function deidPageFiles(options) {
   function fileName(index) {
     var digits = String(index);
     while (digits.length < 4) { digits = "0" + digits; }
-    return options.dir + "/" + digits + ".js";
+    return options.dir + "/" + (series ? series + "-" : "") + digits + ".js";
   }
 
   function fail(index, message) {
@@ -43,7 +46,7 @@ function deidPageFiles(options) {
     document.head.appendChild(script);
   }
 
-  window.deidPage = function (token, index, items) {
+  function receive(token, index, items) {
     if (token !== options.token) {
       fail(index, fileName(index) + " belongs to another version of this report: " + options.again);
       return;
@@ -52,6 +55,14 @@ function deidPageFiles(options) {
     var spare = Array.from(files.keys()).filter(function (k) { return shown.indexOf(k) < 0; });
     while (files.size > KEEP_FILES + shown.length && spare.length) { files.delete(spare.shift()); }
     if (shown.indexOf(index) >= 0) { options.changed(); }
+  }
+
+  // Page files call one global function; each list's loader takes the files of its series.
+  var receivers = deidPageFiles.receivers = deidPageFiles.receivers || {};
+  receivers[series] = receive;
+  window.deidPage = function (token, index, items, fileSeries) {
+    var to = receivers[fileSeries || ""];
+    if (to) { to(token, index, items); }
   };
 
   return {

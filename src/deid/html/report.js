@@ -16,51 +16,66 @@
       return filters.failed(it) || filters.low(it) || filters.text(it) || filters.residual(it) || filters.nothumb(it);
     }
   };
-  // "all" and "noface" read the page files past the first; the page holds every item of
-  // the other filters (the review queue).
-  var paged = { all: true, noface: true };
-  var head = data.items.slice(0, Math.min(data.total, data.perFile));
-  var inlined = {};
   var waiting = false;
   var state = { filter: data.counts.review > 0 ? "review" : "all", page: 0 };
   var gallery = document.getElementById("gallery");
   var SVG = "http://www.w3.org/2000/svg";
-  var pageFiles = deidPageFiles({
-    dir: data.pagesDir, token: data.token, again: "write the report again (deid verify OUT)",
-    changed: function () { render(); }
-  });
-
-  function fileItems(index) {
-    return index === 0 ? head : pageFiles.items(index);
-  }
-
-  function countIn(name, index) {
-    if (name === "all") { return Math.min(data.perFile, data.total - index * data.perFile); }
-    return data.fileCounts[name][index];
-  }
-
-  // Items start..end-1 of a filter's list, or the page files still needed for them.
-  function slice(name, start, end) {
-    if (!paged[name]) {
-      inlined[name] = inlined[name] || data.items.filter(filters[name]);
-      return { items: inlined[name].slice(start, end), files: [], missing: [] };
+  function changed() { render(); }
+  var again = "write the report again (deid verify OUT)";
+  // The two lists the filters show, each with its first file's worth in the page and the
+  // rest in page files: every item ("all", and "noface"), and the review queue ("review",
+  // and every other filter). fileCounts: each filter's items in each file of its list.
+  // data.items holds the first file of both, in discovery order, so the queue's first file
+  // is the first of its queued items.
+  var lists = {
+    gallery: {
+      whole: "all", total: data.total, perFile: data.perFile, files: data.files, fileCounts: data.fileCounts,
+      head: data.items.slice(0, Math.min(data.total, data.perFile)),
+      pageFiles: deidPageFiles({ dir: data.pagesDir, token: data.token, again: again, changed: changed })
+    },
+    queue: {
+      whole: "review", total: data.counts.review, perFile: data.queue.perFile, files: data.queue.files,
+      fileCounts: data.queue.fileCounts,
+      head: data.items.filter(filters.review).slice(0, data.queue.perFile),
+      pageFiles: deidPageFiles({
+        dir: data.pagesDir, token: data.token, series: data.queue.series, again: again, changed: changed
+      })
     }
+  };
+
+  function listOf(name) {
+    return name === "all" || name === "noface" ? lists.gallery : lists.queue;
+  }
+
+  function fileItems(list, index) {
+    return index === 0 ? list.head : list.pageFiles.items(index);
+  }
+
+  function countIn(list, name, index) {
+    if (name === list.whole) { return Math.min(list.perFile, list.total - index * list.perFile); }
+    return list.fileCounts[name][index];
+  }
+
+  // Items start..end-1 of a filter, or the page files still needed for them: files are
+  // read only where the filter's counts put those items.
+  function slice(name, start, end) {
+    var list = listOf(name);
     var items = [], needed = [], missing = [], before = 0;
-    for (var index = 0; index < data.files && before < end; index += 1) {
-      var count = countIn(name, index);
+    for (var index = 0; index < list.files && before < end; index += 1) {
+      var count = countIn(list, name, index);
       if (count > 0 && before + count > start) {
         needed.push(index);
-        var list = fileItems(index);
-        if (!list) {
+        var held = fileItems(list, index);
+        if (!held) {
           missing.push(index);
         } else {
-          var matching = name === "all" ? list : list.filter(filters[name]);
+          var matching = name === list.whole ? held : held.filter(filters[name]);
           items = items.concat(matching.slice(Math.max(0, start - before), end - before));
         }
       }
       before += count;
     }
-    return { items: items, files: needed, missing: missing };
+    return { list: list, items: items, files: needed, missing: missing };
   }
 
   function rect(box, cls) {
@@ -130,7 +145,10 @@
     state.page = Math.max(0, Math.min(state.page, pages - 1));
     var start = state.page * data.pageSize;
     var shown = slice(state.filter, start, Math.min(start + data.pageSize, count));
-    pageFiles.show(shown.files);
+    var pageFiles = shown.list.pageFiles;
+    [lists.gallery, lists.queue].forEach(function (list) {
+      list.pageFiles.show(list === shown.list ? shown.files : []);
+    });
     document.getElementById("gallery-count").textContent = count;
     document.getElementById("page-info").textContent = "page " + (state.page + 1) + " of " + pages;
     document.getElementById("prev").disabled = state.page === 0;
