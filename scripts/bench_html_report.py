@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +46,19 @@ PER_FOLDER = 1000
 
 def synthetic_report(
     folder: Path, count: int, review_each: int = 10, seed: int = 0, all_review: bool = False,
+    kinds: Sequence[str] = QUEUED_KINDS,
 ) -> tuple[Path, Path]:
     """The report folder and OUT of a finished run of ``count`` files, written directly:
     ``review_each`` files of each of REVIEW_KINDS, the others written with 0 to 3 sure
-    faces; with ``all_review``, every file is of one of QUEUED_KINDS, at random. Outputs are
+    faces; with ``all_review``, every file is of one of ``kinds``, at random ("" for a file
+    written with sure faces only; a kind given twice is drawn twice as often). Outputs are
     tiny PNGs; the "nothumb" outputs are TIFFs left unwritten, so their thumbnails cannot
     be made."""
     rng = random.Random(seed)
     out, report = folder / "out", folder / "out.report"
     report.mkdir(parents=True, exist_ok=True)
     if all_review:
-        special = {index: rng.choice(QUEUED_KINDS) for index in range(count)}
+        special = {index: rng.choice(kinds) for index in range(count)}
     else:
         special = dict(zip(
             rng.sample(range(count), min(count, review_each * len(REVIEW_KINDS))),
