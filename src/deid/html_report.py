@@ -240,7 +240,9 @@ class PageFiles:
     own (its caller inlines them), every later item goes into ``pages_dir/NNNN.js``, a
     script calling ``deidPage(token, index, items)`` (pages.js reads them). A page with more
     than one list of items gives each but one a ``series``: its files are
-    ``pages_dir/SERIES-NNNN.js`` and call ``deidPage(token, index, items, series)``."""
+    ``pages_dir/SERIES-NNNN.js`` and call ``deidPage(token, index, items, series)``. A page
+    that holds only some of a list's first file's worth, or none, gives them back to
+    finish(), which writes them to file 0 too."""
 
     pages_dir: Path
     token: str
@@ -263,10 +265,15 @@ class PageFiles:
         self.total += 1
         return file_index == 0
 
-    def finish(self) -> None:
+    def finish(self, first: list[dict[str, Any]] | None = None) -> None:
+        """Write the last file; and file 0, of ``first`` (the items add() gave the page),
+        when given: the page does not hold them all."""
         if self._pending:
             self._write(self.files - 1)
-        self._remove_stale()
+        if first:
+            self._pending = first
+            self._write(0)
+        self._remove_stale(0 if first else 1)
 
     def _write(self, file_index: int) -> None:
         items = ",\n".join(json.dumps(item, ensure_ascii=False) for item in self._pending)
@@ -275,15 +282,16 @@ class PageFiles:
         write_atomic(self.pages_dir / page_file_name(file_index, self.series), text.encode("utf-8"))
         self._pending = []
 
-    def _remove_stale(self) -> None:
-        """Page files of this series of an earlier, larger page; the folder too when
-        nothing is left (nor of another series)."""
+    def _remove_stale(self, lowest: int) -> None:
+        """Page files of this series of an earlier page: past this one's last file, or
+        below ``lowest``, its first written; the folder too when nothing is left (nor of
+        another series)."""
         if not self.pages_dir.is_dir():
             return
         names = re.compile(re.escape(self.series) + "-" + PAGE_FILE_NAME.pattern) if self.series else PAGE_FILE_NAME
         for path in self.pages_dir.iterdir():
             match = names.fullmatch(path.name)
-            if match and not 0 < int(match.group(1)) < self.files:
+            if match and not lowest <= int(match.group(1)) < self.files:
                 path.unlink()
         if not any(self.pages_dir.iterdir()):
             self.pages_dir.rmdir()
