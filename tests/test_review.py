@@ -5,6 +5,7 @@ mouse come back as the corrections file the page saves, and `deid run --resume
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import shutil
 import time
@@ -14,8 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import PROJECT, SAMPLE_DATA, load_pixels, run_cli
-from deid.html_report import ITEMS_PER_FILE
-from deid.review import PAGE_SIZE, PAGES_DIR, REVIEW_FILE, SINGLE_DETECTOR_SIDE, QueueRules, review_reasons, write_review_page
+from deid.review import ITEMS_INLINE, PAGE_SIZE, PAGES_DIR, REVIEW_FILE, SINGLE_DETECTOR_SIDE, QueueRules, review_reasons, write_review_page
 
 # How long the test waits for the browser to finish writing the saved file.
 DOWNLOAD_WAIT_S = 10.0
@@ -54,6 +54,42 @@ def reviewed(tmp_path_factory) -> tuple[Path, Path, dict[str, str], list[str]]:
 def page_data(report_dir: Path) -> dict:
     """The data review.html holds."""
     return json.loads((report_dir / REVIEW_FILE).read_text().split('id="review-data">')[1].split("</script>")[0])
+
+
+def page_file(path: Path) -> tuple[str, int, list[dict], str]:
+    """(token, index, items, series) of a page file: the arguments of its deidPage call."""
+    text = path.read_text()
+    assert text.startswith("deidPage(") and text.endswith(");\n")
+    token, index, items, *series = json.loads("[" + text[len("deidPage("): -len(");\n")] + "]")
+    return token, index, items, series[0] if series else ""
+
+
+def items_in_order(report_dir: Path) -> list[dict]:
+    """Every item of review.html in the order the page shows them: list by list, the items
+    the page holds, then those of the list's page files past them."""
+    data = page_data(report_dir)
+    in_files: dict[str, list[tuple[int, list[dict]]]] = {part["series"]: [] for part in data["lists"]}
+    for path in sorted((report_dir / PAGES_DIR).iterdir()) if (report_dir / PAGES_DIR).is_dir() else []:
+        token, index, items, series = page_file(path)
+        assert token == data["token"] and path.name == (f"{series}-" if series else "") + f"{index:04d}.js"
+        in_files[series].append((index, items))
+    order, inline = [], 0
+    for part in data["lists"]:
+        held = data["items"][inline: inline + part["held"]]
+        inline += part["held"]
+        files = sorted(in_files[part["series"]], key=lambda file: file[0])
+        # perFile to a file from the list's first item; file 0 is there when the page does
+        # not hold all of it.
+        if files:
+            assert [index for index, _ in files] == list(range(files[0][0], files[0][0] + len(files)))
+        assert all(len(items) == data["perFile"] for _, items in files[:-1])
+        first = files[0][0] * data["perFile"] if files else part["total"]
+        assert first <= part["held"]
+        listed = held + [item for _, items in files for item in items][part["held"] - first:]
+        assert len(listed) == part["total"]
+        order += listed
+    assert inline == len(data["items"])
+    return order
 
 
 def records(report_dir: Path) -> list[dict]:
@@ -267,7 +303,7 @@ def test_failed_files_come_first_and_originals_browsers_cannot_show_get_a_thumbn
 
 # A synthetic run (scripts/bench_html_report.py writes its report directly, without
 # detection) past two page files' worth of images that need no look, with a verify.json.
-SYNTHETIC_FILES = 2 * ITEMS_PER_FILE + 500
+SYNTHETIC_FILES = 2 * ITEMS_INLINE + 500
 SYNTHETIC_REVIEW = 8  # files of each kind (failed, low score, residual face, residual tags, ...)
 
 
@@ -310,17 +346,12 @@ def test_verify_findings_are_queued_then_failed_files_then_the_rest_in_page_file
     assert len(flagged) == 3 * SYNTHETIC_REVIEW + 2 and len(failed) == SYNTHETIC_REVIEW
     assert (data["queued"], data["failed"], data["total"]) == (len(flagged), len(failed), len(shown))
 
-    # The page holds the queue, the failed files and the first file's worth of the rest;
-    # the page files the rest of the rest, in the order found, none left out.
-    pages = sorted((report_dir / PAGES_DIR).iterdir())
-    assert [p.name for p in pages] == ["0001.js", "0002.js"]
-    in_files = []
-    for number, path in enumerate(pages, start=1):
-        text = path.read_text()
-        assert text.startswith(f'deidPage("{data["token"]}", {number}, [')
-        in_files += json.loads(text[text.index("["): text.rindex("]") + 1])
-    order = [item["n"] for item in data["items"]] + [item["n"] for item in in_files]
-    assert order == flagged + failed + rest
+    # The page holds the queue, the failed files and the rest of its first ITEMS_INLINE
+    # images; the rest's page files hold the others, from the first of the rest, which the
+    # page holds only some of: in the order found, none left out.
+    assert len(data["items"]) == ITEMS_INLINE
+    assert sorted(p.name for p in (report_dir / PAGES_DIR).iterdir()) == ["0000.js", "0001.js", "0002.js"]
+    assert [item["n"] for item in items_in_order(report_dir)] == flagged + failed + rest
 
     by_output = {item.get("output"): item for item in data["items"]}
     some_residual = next(iter(residual))
@@ -371,6 +402,170 @@ def test_the_reviewer_pages_through_every_image_from_the_page_files(browser, syn
     assert shown_sources(browser)[-1] == last[-1]
     assert browser.find_element("id", "page-status").text == ""
     assert console_errors(browser) == []
+
+
+# Synthetic files of the kinds the review page queues (scripts/bench_html_report.py): a low
+# score, a residual face or residual metadata found by verify.
+QUEUED_KINDS = ("low", "residual", "tags")
+# A queue past two page files, then failed files and files that need no look, mixed at
+# random over the run: 30 queued to 1 failed to 1 other.
+LONG_QUEUE_FILES = 2 * ITEMS_INLINE + 400
+LONG_QUEUE_KINDS = QUEUED_KINDS * 10 + ("failed", "")
+# How much the page's size may differ between two runs whose queues differ in size: its
+# items are the first ITEMS_INLINE of the queue, each with 0 to 4 faces at random, which
+# vary the page's size by about 1%.
+PAGE_SIZE_SPREAD = 0.03
+
+
+def synthetic_run(folder: Path, count: int, kinds: tuple[str, ...]) -> tuple[Path, Path]:
+    """(report folder, OUT) of a synthetic run of ``count`` files, each of one of ``kinds``
+    at random ("failed"; "" for a file that needs no look)."""
+    import sys
+
+    sys.path.insert(0, str(PROJECT / "scripts"))
+    from bench_html_report import synthetic_report
+
+    return synthetic_report(folder, count, all_review=True, kinds=kinds)
+
+
+def review_lists(report_dir: Path) -> tuple[list[int], list[int], list[int]]:
+    """The indexes of the records the page queues, of the failed and of the rest (none
+    skipped in these runs), each in the order found: the page's order, list by list."""
+    verify = json.loads((report_dir / "verify.json").read_text())
+    found = {f["output"] for f in verify["residual_faces"]} | {t["output"] for t in verify["residual_tags"]}
+    lists: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for index, r in enumerate(records(report_dir)):
+        queued = r["status"] == "ok" and (r["output"] in found or any(f["score"] < 0.5 for f in r["faces"]))
+        lists[0 if queued else 1 if r["status"] == "failed" else 2].append(index)
+    return lists
+
+
+def queue_info(report_dir: Path) -> str:
+    return html.unescape((report_dir / REVIEW_FILE).read_text().split('<p id="queue-info">')[1].split("</p>")[0])
+
+
+def test_the_page_holds_as_many_images_whatever_the_size_of_the_queue(tmp_path):
+    sizes = {}
+    for count in (1500, 5000):
+        report_dir, out = synthetic_run(tmp_path / str(count), count, QUEUED_KINDS)
+        write_review_page(out, None, report_dir)
+        data = page_data(report_dir)
+        assert (data["queued"], len(data["items"])) == (count, ITEMS_INLINE)
+        sizes[count] = (report_dir / REVIEW_FILE).stat().st_size
+    assert sizes[5000] == pytest.approx(sizes[1500], rel=PAGE_SIZE_SPREAD)
+
+
+@pytest.fixture(scope="module")
+def long_queue(tmp_path_factory) -> Path:
+    """The report folder of a synthetic run with a long queue, review.html written."""
+    report_dir, out = synthetic_run(tmp_path_factory.mktemp("long-queue"), LONG_QUEUE_FILES, LONG_QUEUE_KINDS)
+    write_review_page(out, None, report_dir)
+    return report_dir
+
+
+def test_a_long_queue_is_in_page_files_in_its_order_and_counted_whole(long_queue):
+    """The page holds the queue's first images; the queue's page files hold the rest of it,
+    then the failed files' and the rest's page files theirs, from their first. The summary
+    counts every image, not only those the page holds."""
+    queued, failed, rest = review_lists(long_queue)
+    assert len(queued) > 2 * ITEMS_INLINE and failed and rest
+    data = page_data(long_queue)
+    assert [item["n"] for item in data["items"]] == queued[:ITEMS_INLINE]
+    assert sorted(p.name for p in (long_queue / PAGES_DIR).iterdir()) == [
+        "0000.js", "failed-0000.js", "queue-0001.js", "queue-0002.js"]
+    assert [item["n"] for item in items_in_order(long_queue)] == queued + failed + rest
+
+    verify = json.loads((long_queue / "verify.json").read_text())
+    low = sum(any(f["score"] < 0.5 for f in r["faces"]) for r in records(long_queue) if r["status"] == "ok")
+    reasons = {"low score": low, "residual face (verify)": len(verify["residual_faces"]),
+               "residual metadata (verify)": len(verify["residual_tags"])}
+    assert sum(reasons.values()) == len(queued)
+    listed = ", ".join(f"{reason}: {count}" for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    assert queue_info(long_queue) == (
+        f"{len(queued)} of {LONG_QUEUE_FILES} images need a look ({listed}) and come first; "
+        f"then {len(failed)} failed files; then the rest, in the order the run found them.")
+
+
+def page_to(browser, number: int) -> None:
+    """Page ``number`` (from 0) on screen, reached with the keys from the nearer end, and
+    its images shown."""
+    from selenium.webdriver.common.keys import Keys
+
+    pages = int(browser.find_element("id", "page-info").text.split()[-1])
+    keys = Keys.HOME + Keys.ARROW_RIGHT * number if number < pages / 2 else Keys.END + Keys.ARROW_LEFT * (pages - 1 - number)
+    browser.find_element("tag name", "body").send_keys(keys)
+    wait_until(browser, lambda driver: driver.find_element("id", "page-info").text == f"page {number + 1} of {pages}"
+               and driver.find_element("id", "items").get_attribute("aria-busy") == "false"
+               and driver.find_elements("css selector", "#items .item"))
+
+
+def test_the_last_queued_image_and_the_failed_files_after_a_long_queue_are_reached_by_paging(browser, long_queue):
+    queued, failed, _ = review_lists(long_queue)
+    held = {item["n"] for item in page_data(long_queue)["items"]}
+    assert not held & {queued[-1], failed[0], failed[-1]}  # from page files
+    sources = [r["source"] for r in records(long_queue)]
+    browser.get_log("browser")
+    browser.get((long_queue / REVIEW_FILE).resolve().as_uri())
+    last_queued, first_failed = len(queued) - 1, len(queued)
+    page_to(browser, last_queued // PAGE_SIZE)
+    shown = shown_sources(browser)
+    assert shown[last_queued % PAGE_SIZE] == sources[queued[-1]]
+    page_to(browser, first_failed // PAGE_SIZE)
+    shown = shown_sources(browser)
+    assert shown[first_failed % PAGE_SIZE] == sources[failed[0]]
+    item = browser.find_element("id", f"item-{failed[0]}")
+    assert "not written: cannot decode" in item.text
+    last_failed = first_failed + len(failed) - 1
+    page_to(browser, last_failed // PAGE_SIZE)
+    assert shown_sources(browser)[last_failed % PAGE_SIZE] == sources[failed[-1]]
+    assert browser.find_element("id", "page-status").text == ""
+    assert console_errors(browser) == []
+
+
+def test_a_decision_on_an_image_from_a_page_file_is_saved(browser, long_queue, tmp_path):
+    """Decided on, then paged away from (its file out of view), the image's decision is in
+    the saved corrections."""
+    from selenium.webdriver.common.keys import Keys
+
+    order = items_in_order(long_queue)
+    held = {item["n"] for item in page_data(long_queue)["items"]}
+    at, item = next((at, item) for at, item in enumerate(order) if at >= ITEMS_INLINE and item["regions"])
+    assert item["n"] not in held
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.get_log("browser")
+    browser.get((long_queue / REVIEW_FILE).resolve().as_uri())
+    page_to(browser, at // PAGE_SIZE)
+    browser.find_element("css selector", f"#item-{item['n']} .regions button").click()
+    assert browser.find_element("css selector", f"#item-{item['n']} .regions button").text == "drop"
+    browser.find_element("tag name", "body").send_keys(Keys.END)
+    wait_until(browser, lambda driver: not driver.find_elements("id", f"item-{item['n']}"))
+    browser.find_element("id", "save").click()
+    saved = saved_file(tmp_path)
+    record = records(long_queue)[item["n"]]
+    assert saved["files"] == [{"source": record["source"], "frame": 0, "drop": [record["faces"][0]["box"]],
+                               "keep": [], "add": []}]
+    assert console_errors(browser) == []
+
+
+def test_with_nothing_queued_the_page_holds_the_first_failed_files(tmp_path):
+    """More failed files than the page holds, nothing queued: it holds the first failed
+    files, the others are in their page files; the queue's files of the page written
+    before are removed."""
+    report_dir, out = synthetic_run(tmp_path, LONG_QUEUE_FILES, ("failed", ""))
+    (report_dir / PAGES_DIR).mkdir()
+    for stale in ("queue-0000.js", "queue-0001.js"):
+        (report_dir / PAGES_DIR / stale).write_text('deidPage("earlier", 0, [], "queue");\n')
+    write_review_page(out, None, report_dir)
+    queued, failed, rest = review_lists(report_dir)
+    assert queued == [] and len(failed) > ITEMS_INLINE
+    data = page_data(report_dir)
+    assert [item["n"] for item in data["items"]] == failed[:ITEMS_INLINE]
+    assert sorted(p.name for p in (report_dir / PAGES_DIR).iterdir()) == sorted(["0000.js", "failed-0001.js"] + (
+        ["0001.js"] if len(rest) > ITEMS_INLINE else []))
+    assert [item["n"] for item in items_in_order(report_dir)] == failed + rest
+    assert queue_info(report_dir) == (
+        f"0 of {LONG_QUEUE_FILES} images need a look and come first; then {len(failed)} failed files; "
+        "then the rest, in the order the run found them.")
 
 
 def test_a_refused_file_shows_its_boxes_and_looks_right_approves_it(browser, tmp_path):
@@ -588,3 +783,48 @@ def test_a_later_frame_is_corrected_on_the_page_and_the_run_applies_it_to_that_f
         assert np.abs(after[y1:y2, x1:x2] - before[y1:y2, x1:x2]).mean() < 8
     decisions = {r["source"]: r for r in records(copy_report)}[source]["decisions"]
     assert sorted((d["decision"], d["frame"]) for d in decisions) == [("add", FACE_FRAME), ("drop", FACE_FRAME)]
+
+
+def test_a_multi_frame_image_from_a_page_file_shows_its_frames_and_saves_its_frame(
+    browser, multi_frame_review, tmp_path, monkeypatch,
+):
+    """A page that holds one image: the second, from a page file, opens on the frame the
+    queue found something on, with its stills, and a decision on that frame is saved
+    with it."""
+    from selenium.webdriver.support.ui import Select
+
+    from deid import review
+
+    src, out, report_dir = multi_frame_review
+    copy = tmp_path / "out.report"
+    shutil.copytree(report_dir, copy)
+    monkeypatch.setattr(review, "ITEMS_INLINE", 1)
+    write_review_page(out, src, copy)
+    first, second = (item["source"] for item in items_in_order(copy))
+    assert [item["source"] for item in page_data(copy)["items"]] == [first]
+    assert (copy / PAGES_DIR / "queue-0001.js").is_file()
+    record = next(r for r in records(copy) if r["source"] == second)
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.get_log("browser")
+    browser.get((copy / REVIEW_FILE).resolve().as_uri())
+    selector = f'#items .item[data-source="{second}"]'
+    wait_until(browser, lambda driver: driver.find_elements("css selector", selector))
+
+    def item():
+        return browser.find_element("css selector", selector)
+
+    assert item().get_attribute("data-frame") == str(FACE_FRAME)
+    wait_until(browser, lambda driver: all(driver.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth", image) for image in item().find_elements(
+        "css selector", "img")))
+    assert len(item().find_elements("css selector", "img")) == 2
+    item().find_element("css selector", "button.prev-frame").click()
+    assert Select(item().find_element("css selector", "select.frame")).first_selected_option.text == \
+        f"frame {FACE_FRAME} of 3: 0 regions"
+    item().find_element("css selector", "button.next-frame").click()
+    item().find_element("css selector", ".pair figure:first-child svg rect.region").click()
+    browser.find_element("id", "save").click()
+    saved = saved_file(tmp_path)
+    assert saved["files"] == [{"source": second, "frame": FACE_FRAME, "drop": [record["faces"][0]["box"]],
+                               "keep": [], "add": []}]
+    assert console_errors(browser) == []

@@ -20,10 +20,13 @@ report folder already names the originals and is kept apart from what is shared.
 images that most need a look come first (the review queue: a region larger than the run's
 ``review.max_region``, a low score, a face large enough for every detector that one alone
 saw, a finding of ``deid verify``), then the failed files (a file refused for its large
-region shows its original and boxes), then the rest in discovery order. The page holds the
-queue, the failed files and the first ``ITEMS_PER_FILE`` of the rest; the others are in
-``review-pages/NNNN.js``, which it loads as the reviewer pages on, as ``index.html`` does
-(deid.html_report: PageFiles, pages.js).
+region shows its original and boxes), then the rest in discovery order. The page's size is
+bounded, whatever the size of the queue: it holds the first ``ITEMS_INLINE`` items of that
+order, and every later one is in a page file of its list (``review-pages/queue-NNNN.js``,
+``failed-NNNN.js``, ``NNNN.js`` for the rest), which it loads as the reviewer pages on, as
+``index.html`` does (deid.html_report: PageFiles, pages.js). The lists are written as the
+records stream by, in one pass; a list's first file, kept until the end, is written too
+when the page does not hold all of it.
 
 Like ``index.html``, the page is one offline file whose template, style sheet and script
 are package data (``deid/html``), with a Content Security Policy that runs its own script
@@ -46,8 +49,8 @@ from deid.consent import CONSENT
 from deid.corrections import FORMAT_VERSION, REVIEWER
 from deid.errors import ImageError, UsageError
 from deid.html_report import (
-    ITEMS_PER_FILE, LOW_SCORE, FrameStills, ImageLinks, PageFiles, VerifyFindings, asset_text, page_script,
-    read_verify, report_token, script_hash,
+    LOW_SCORE, FrameStills, ImageLinks, PageFiles, VerifyFindings, asset_text, page_script, read_verify, report_token,
+    script_hash,
 )
 from deid.output import write_atomic
 from deid.report import FAILED, IMAGES_FILE, OK, iter_records
@@ -63,6 +66,19 @@ SCRIPT_ASSET = "review.js"
 # enough to tell a face from a pattern at review size.
 THUMB_SIDE = 1024
 PAGE_SIZE = 20  # images on screen at once
+# Items the page holds: the first of its order (queue, failed, rest), so that it opens on
+# them at once and a small run needs nothing beside it; and items to a page file after them.
+# The whole queue inlined was 43 MB of review.html at 100,000 queued files, about 450 bytes
+# an item (scripts/bench_review_page.py --all-queued); with 41% of the caltech photos queued
+# by the default config, 3 million photos would make a page of about 550 MB, which no
+# browser opens. 1,000, as index.html holds of its queue (deid.html_report:
+# QUEUE_ITEMS_PER_FILE), is 50 screens of items and about 0.5 MB, whatever the queue. A
+# list's page files hold as many as the page, so the page holds only items of each list's
+# first file.
+ITEMS_INLINE = 1000
+# The page files of the queue and of the failed files, in PAGES_DIR beside the rest's.
+QUEUE_SERIES = "queue"
+FAILED_SERIES = "failed"
 # Frames of one multi-frame image given pictures (a JPEG still of the original and one of
 # the output each). Making them decodes the whole file once; each still is then a resize
 # and a JPEG: about 0.1 s and 100 KB for a 6-12 MP page at THUMB_SIDE, a few ms and
@@ -123,7 +139,7 @@ def write_review_page(out: str | Path, source: str | Path | None = None, report_
     residual = residual_by_frame(verified)
     # The page files hold links to OUT and SRC as given: another SRC is another version.
     token = report_token(report, PAGES_DIR, outputs.folder_url, originals.folder_url if originals else "")
-    queue = ReviewQueue(PageFiles(report / PAGES_DIR, token))
+    queue = ReviewQueue.into(report / PAGES_DIR, token, ITEMS_INLINE)
     for index, record in enumerate(iter_records(report)):
         if record["status"] in (OK, FAILED):
             reasons = rules.reasons(record) + verify_reasons(record, findings)
@@ -227,31 +243,71 @@ def residual_by_frame(verified: VerifyReport | None) -> dict[str, dict[int, list
 
 
 @dataclass
-class ReviewQueue:
-    """The page's items as the records stream by: the queued and the failed kept for the
-    page, the rest given to the page files (which keep the first file's worth for it)."""
+class ReviewList:
+    """One list of the page's order as its items stream by: the first file's worth kept,
+    for the page or for file 0, every later item in its page files."""
 
-    rest: PageFiles
-    queued: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    rest_inline: list[dict[str, Any]] = field(default_factory=list)
-    reasons: Counter[str] = field(default_factory=Counter)  # images per reason
+    pages: PageFiles
+    first: list[dict[str, Any]] = field(default_factory=list)
+    held: int = 0  # of ``first``, those the page holds (set by ReviewQueue.finish)
 
     @property
     def total(self) -> int:
-        return len(self.queued) + len(self.failed) + self.rest.total
+        return self.pages.total
+
+    def add(self, item: dict[str, Any]) -> None:
+        if self.pages.add(item):
+            self.first.append(item)
+
+
+@dataclass
+class ReviewQueue:
+    """The page's items as the records stream by, in the three lists it shows one after
+    the other: the queued, the failed, the rest. The page holds the first ``inline`` items
+    of that order, the lists' page files every other."""
+
+    queued: ReviewList
+    failed: ReviewList
+    rest: ReviewList
+    inline: int  # items the page holds, and items to a page file
+    reasons: Counter[str] = field(default_factory=Counter)  # images per reason
+
+    @classmethod
+    def into(cls, pages_dir: Path, token: str, inline: int) -> ReviewQueue:
+        """An empty queue whose page files go into ``pages_dir``, ``inline`` to a file."""
+        def pages(series: str) -> ReviewList:
+            return ReviewList(PageFiles(pages_dir, token, series, inline))
+
+        return cls(pages(QUEUE_SERIES), pages(FAILED_SERIES), pages(""), inline)
+
+    @property
+    def lists(self) -> tuple[ReviewList, ReviewList, ReviewList]:
+        return self.queued, self.failed, self.rest
+
+    @property
+    def total(self) -> int:
+        return sum(part.total for part in self.lists)
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The items the page holds, in its order."""
+        return [item for part in self.lists for item in part.first[: part.held]]
 
     def add(self, item: dict[str, Any]) -> None:
         self.reasons.update(item["reasons"])
         if item["status"] == FAILED:
-            self.failed.append(item)
+            self.failed.add(item)
         elif item["reasons"]:
-            self.queued.append(item)
-        elif self.rest.add(item):
-            self.rest_inline.append(item)
+            self.queued.add(item)
+        else:
+            self.rest.add(item)
 
     def finish(self) -> None:
-        self.rest.finish()
+        room = self.inline
+        for part in self.lists:
+            part.held = min(room, part.total)
+            room -= part.held
+            part.pages.finish(part.first if part.held < len(part.first) else None)
 
 
 def review_item(
@@ -362,26 +418,28 @@ def picture(make: Callable[[str], Made], path: str) -> tuple[Made | None, str | 
 
 
 def queue_summary(queue: ReviewQueue) -> str:
-    """What comes first on the page, and why."""
-    flagged = len(queue.queued)
+    """What comes first on the page, and why: of every image, not only those it holds."""
+    flagged = queue.queued.total
     reasons = ", ".join(f"{reason}: {count}" for reason, count in queue.reasons.most_common() if reason != FAILED_REASON)
     parts = [f"{flagged} of {queue.total} images need a look" + (f" ({reasons})" if reasons else "") + " and come first"]
-    if queue.failed:
-        parts.append(f"then {len(queue.failed)} failed files")
+    if queue.failed.total:
+        parts.append(f"then {queue.failed.total} failed files")
     parts.append("then the rest, in the order the run found them.")
     return html.escape("; ".join(parts))
 
 
 def render(queue: ReviewQueue, with_originals: bool) -> str:
     data = {
-        "items": queue.queued + queue.failed + queue.rest_inline,
-        "queued": len(queue.queued),
-        "failed": len(queue.failed),
+        "items": queue.items,
+        "queued": queue.queued.total,
+        "failed": queue.failed.total,
         "total": queue.total,
-        "perFile": ITEMS_PER_FILE,
-        "files": queue.rest.files,
+        # The page's order, list by list: each list's items past those the page holds
+        # (held) are in its page files, perFile to a file from its first.
+        "lists": [{"series": part.pages.series, "total": part.total, "held": part.held} for part in queue.lists],
+        "perFile": queue.inline,
         "pagesDir": PAGES_DIR,
-        "token": queue.rest.token,
+        "token": queue.rest.pages.token,
         "pageSize": PAGE_SIZE,
         "originals": with_originals,
         "format": FORMAT_VERSION,
@@ -390,7 +448,7 @@ def render(queue: ReviewQueue, with_originals: bool) -> str:
     notes = []
     if not with_originals:
         notes.append("Originals are not shown: give the folder the run read with <code>deid review OUT --source SRC</code>.")
-    if queue.rest.files > 1:
+    if len(data["items"]) < queue.total:
         notes.append(
             f"Past the first {len(data['items'])} images the page reads <code>{PAGES_DIR}/</code> as you page on: "
             "keep that folder beside this page."

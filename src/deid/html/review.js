@@ -14,16 +14,24 @@
   var shownFrames = new Map();
   var page = 0;
   var pages = Math.max(1, Math.ceil(data.total / data.pageSize));
-  // The page's own items: the queue and the failed files, then the first file's worth of
-  // the rest; the rest's later items are in the page files.
-  var held = data.queued + data.failed;
   var list = document.getElementById("items");
   var status = document.getElementById("page-status");
   var savedUrl = null;
-  var pageFiles = deidPageFiles({
-    dir: data.pagesDir, token: data.token, again: "write the page again (deid review OUT --source SRC)",
-    changed: function () { render(); }
-  });
+  // The page's order: the queue, the failed files, the rest, one list after the other. The
+  // page holds the first items of that order (data.items); every list's others are in its
+  // own series of page files, perFile to a file from its first item, so an item's file is
+  // found from its place in its list without reading any other.
+  var lists = [];
+  data.lists.reduce(function (at, part) {
+    lists.push({
+      start: at.start, total: part.total, held: part.held, inline: at.inline,
+      pageFiles: deidPageFiles({
+        dir: data.pagesDir, token: data.token, series: part.series,
+        again: "write the page again (deid review OUT --source SRC)", changed: function () { render(); }
+      })
+    });
+    return { start: at.start + part.total, inline: at.inline + part.held };
+  }, { start: 0, inline: 0 });
 
   function peek(it) {
     return decisions.get(it.n) || UNDECIDED;
@@ -416,48 +424,55 @@
       plural(sourcesIn(files), "file") + " with decisions saved as corrections.json";
   }
 
-  // Items start..end-1 in the page's order, and the page files they need (those not read
-  // yet: missing).
+  // Items start..end-1 in the page's order, and the page files they need: by list
+  // (files[k]: list k's), and those not read yet (missing: {list, file}).
   function slice(start, end) {
-    var items = [], needed = [], missing = [];
-    for (var i = start; i < end; i += 1) {
-      var rest = i - held;
-      var file = rest < 0 ? 0 : Math.floor(rest / data.perFile);
-      if (file === 0) { items.push(data.items[i]); continue; }
-      if (needed.indexOf(file) < 0) { needed.push(file); }
-      var inFile = pageFiles.items(file);
-      if (inFile) {
-        items.push(inFile[rest % data.perFile]);
-      } else if (missing.indexOf(file) < 0) {
-        missing.push(file);
+    var items = [], files = lists.map(function () { return []; }), missing = [];
+    lists.forEach(function (part, k) {
+      for (var i = Math.max(start, part.start); i < Math.min(end, part.start + part.total); i += 1) {
+        var at = i - part.start;
+        if (at < part.held) { items.push(data.items[part.inline + at]); continue; }
+        var file = Math.floor(at / data.perFile);
+        if (files[k].indexOf(file) < 0) { files[k].push(file); }
+        var inFile = part.pageFiles.items(file);
+        if (inFile) {
+          items.push(inFile[at % data.perFile]);
+        } else if (!missing.some(function (m) { return m.list === part && m.file === file; })) {
+          missing.push({ list: part, file: file });
+        }
       }
-    }
-    return { items: items, files: needed, missing: missing };
+    });
+    return { items: items, files: files, missing: missing };
+  }
+
+  function request(wanted) {
+    wanted.list.pageFiles.request(wanted.file);
   }
 
   function render() {
     page = Math.max(0, Math.min(page, pages - 1));
     var start = page * data.pageSize;
     var shown = slice(start, Math.min(start + data.pageSize, data.total));
-    pageFiles.show(shown.files);
+    lists.forEach(function (part, k) { part.pageFiles.show(shown.files[k]); });
     document.getElementById("page-info").textContent = "page " + (page + 1) + " of " + pages;
     document.getElementById("prev").disabled = page === 0;
     document.getElementById("next").disabled = page >= pages - 1;
-    var problems = shown.missing.filter(pageFiles.problem).map(pageFiles.problem);
+    var problems = shown.missing.map(function (m) { return m.list.pageFiles.problem(m.file); }).filter(Boolean);
     var waiting = shown.missing.length > 0 && problems.length === 0;
     list.setAttribute("aria-busy", String(waiting));
     if (problems.length) {
       status.textContent = problems.join("; ");
       list.replaceChildren();
     } else if (waiting) {
-      status.textContent = "loading " + shown.missing.map(pageFiles.fileName).join(", ");
+      status.textContent = "loading " + shown.missing.map(function (m) { return m.list.pageFiles.fileName(m.file); })
+        .join(", ");
       list.replaceChildren();
-      shown.missing.forEach(pageFiles.request);
+      shown.missing.forEach(request);
     } else {
       status.textContent = "";
       list.replaceChildren.apply(list, shown.items.filter(Boolean).map(itemNode));
       // The next page's files, read while this page is looked at.
-      slice(start + data.pageSize, Math.min(start + 2 * data.pageSize, data.total)).missing.forEach(pageFiles.request);
+      slice(start + data.pageSize, Math.min(start + 2 * data.pageSize, data.total)).missing.forEach(request);
     }
   }
 
