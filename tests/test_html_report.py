@@ -105,7 +105,13 @@ def test_the_report_loads_cleanly_and_agrees_with_the_summary(browser, sample_ru
     assert Image.open(tmp_path / "report.png").size[0] > 0
 
 
+# How long a test waits for one picture of the page to load.
+PICTURE_WAIT_S = 10.0
+
+
 def test_every_picture_comes_from_the_outputs_and_loads(browser, sample_run):
+    from selenium.webdriver.support.ui import WebDriverWait
+
     src, out, report_dir = sample_run
     open_report(browser, report_dir)
     gallery_after(browser, "all")
@@ -117,7 +123,13 @@ def test_every_picture_comes_from_the_outputs_and_loads(browser, sample_run):
         path = Path(unquote(url.path)).resolve()
         assert path.is_relative_to(out.resolve()) or path.is_relative_to(report_dir.resolve()), path
         assert not path.is_relative_to(src.resolve())
-        assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
+        # The pictures load lazily, and on a busy machine after the gallery is drawn: each
+        # is brought into view and given time; one that cannot load ends with width 0.
+        browser.execute_script("arguments[0].scrollIntoView()", image)
+        WebDriverWait(browser, PICTURE_WAIT_S).until(
+            lambda driver: driver.execute_script("return arguments[0].complete", image)
+        )
+        assert browser.execute_script("return arguments[0].naturalWidth", image) > 0
     html = (report_dir / "index.html").read_text()
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
 
