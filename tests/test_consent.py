@@ -233,3 +233,20 @@ def test_consent_photos_are_named_by_file_or_by_folder(tmp_path):
     assert [(who, path.relative_to(tmp_path).as_posix()) for who, path in consent_photos(tmp_path)] == [
         ("ana", "ana/1.jpg"), ("ana", "ana/2.png"), ("bo", "bo.jpeg"),
     ]
+
+
+def test_a_dry_run_enrols_the_consent_list_as_the_run_would(shared_data, tmp_path):
+    pytest.importorskip("dlib", reason="the audit extra is not installed: pip install 'deid[audit]'")
+    webcam = shared_data / "faces" / "facemask"
+    (tmp_path / "consent").mkdir()
+    shutil.copy(webcam / MAN_ENROLLED, tmp_path / "consent" / "participant_07.jpg")
+    (tmp_path / "empty").mkdir()
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(webcam / WOMAN[0], src / WOMAN[0])
+    result = run_cli("run", src, tmp_path / "out", "--dry-run", "--keep-faces", tmp_path / "consent")
+    assert result.returncode == 0, result.stderr
+    assert "consent: 1 participant enrolled from 1 photo in " in result.stdout
+    refused = run_cli("run", src, tmp_path / "out", "--dry-run", "--keep-faces", tmp_path / "empty")
+    assert refused.returncode == 2 and "holds no photo" in refused.stderr
+    assert not (tmp_path / "out").exists()

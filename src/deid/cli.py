@@ -359,7 +359,10 @@ def command_run(args: argparse.Namespace) -> int:
 
         bar = _ProgressBar()
         try:
-            plan = plan_run(args.src, config, files, progress=lambda done, total, failed: bar.update(done, total, None, failed))
+            plan = plan_run(
+                args.src, config, files, progress=lambda done, total, failed: bar.update(done, total, None, failed),
+                keep_faces=args.keep_faces,
+            )
         finally:
             bar.close()
         for line in plan.lines:

@@ -396,16 +396,19 @@ class RunPlan:
 
 def plan_run(
     src: str | Path, config: Config | None = None, files: list[str | Path] | None = None,
-    progress: Callable[[int, int, int], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None, keep_faces: str | Path | None = None,
 ) -> RunPlan:
     """What ``run`` would do to each file of ``src``, one line each, writing nothing: the
     output name of each image (with --rename hash, keyed with a throwaway key, so the
     names are not the ones a run will write), or why a file is skipped or would fail.
     Every image is read and decoded whole, as the run does, so that one the run could not
-    decode is listed as failing; ``progress(done, total, failed)`` follows the decoding."""
+    decode is listed as failing; ``progress(done, total, failed)`` follows the decoding.
+    ``keep_faces`` is enrolled as the run would, so that a photo it would refuse is
+    refused here."""
     import tempfile
 
     config = config or Config()
+    consent = _enrol(keep_faces, config) if keep_faces is not None else None
     sources = list(list_sources(Path(src), files))  # its lines are all kept anyway
     images = [s for s in sources if s.kind == IMAGE]
     with tempfile.TemporaryDirectory() as scratch:
@@ -430,11 +433,20 @@ def plan_run(
             status[FAILED if source.kind == FAIL else SKIPPED] += 1
         if progress:
             progress(done, len(sources), status[FAILED])
+    if consent is not None:
+        lines.append(
+            f"consent: {_count(len(consent.names), 'participant')} enrolled from "
+            f"{_count(len(consent.photos), 'photo')} in {keep_faces}"
+        )
     lines.append(
         f"{len(sources)} files: {status[OK]} would be written, {status[FAILED]} would fail, "
         f"{status[SKIPPED]} skipped"
     )
     return RunPlan(lines, status[FAILED])
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}" + ("" if number == 1 else "s")
 
 
 def list_sources(src: Path, files: list[str | Path] | None) -> Iterable[SourceFile]:
