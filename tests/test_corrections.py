@@ -130,3 +130,27 @@ def test_refused_large_regions_are_written_once_a_reviewer_names_the_file(tmp_pa
     assert not (out / "people" / "grace_hopper.jpg").exists()
     summary = json.loads((tmp_path / "out.report" / "summary.json").read_text())
     assert [f["source"] for f in summary["failed_files"]] == ["people/grace_hopper.jpg"]
+
+
+def test_boxes_are_checked_against_their_own_page_of_a_tiff_whose_pages_differ_in_size(tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "src"
+    src.mkdir()
+    small = Image.new("RGB", (200, 150), (90, 120, 150))
+    portrait = Image.open(SAMPLE_DATA / "people" / "grace_hopper.jpg").convert("RGB").resize((320, 375))
+    small.save(src / "scan.tif", save_all=True, append_images=[portrait])
+    out = tmp_path / "out"
+    assert run_cli("run", src, out, "--workers", "1").returncode == 0
+    (record,) = map(json.loads, (tmp_path / "out.report" / "images.jsonl").read_text().splitlines())
+    assert record["frame_sizes"] == [[200, 150], [320, 375]]
+    outside = write(tmp_path, [{"source": "scan.tif", "frame": 1, "add": [[250, 300, 330, 360]]}])
+    refused = run_cli("run", src, out, "--resume", "--corrections", outside)
+    assert refused.returncode == 2 and "is not inside its 320 x 375 image" in refused.stderr
+    # Past the first page's 200 x 150, inside the second page's 320 x 375.
+    inside = write(tmp_path, [{"source": "scan.tif", "frame": 1, "add": [[250, 300, 300, 360]]}])
+    result = run_cli("run", src, out, "--resume", "--workers", "1", "--corrections", inside)
+    assert result.returncode == 0, result.stderr
+    with Image.open(out / "scan.tif") as written:
+        written.seek(1)
+        assert np.asarray(written.convert("RGB"))[300:360, 250:300].max() <= 16

@@ -653,6 +653,15 @@ def test_the_queue_looks_at_every_frame():
     assert rules.frame_reasons(record) == {1: ["low score"], 2: ["region over 25% of the image"]}
 
 
+def test_each_frame_is_measured_against_its_own_size():
+    # A face 60 px square: 36% of the 100 x 100 first page, 2% of the 400 x 400 second.
+    record = {"status": "ok", "width": 100, "height": 100, "frames": 2, "frame_sizes": [[100, 100], [400, 400]],
+              "faces": [face(60, frame=1)]}
+    assert QueueRules().frame_reasons(record) == {}
+    record["faces"] = [face(60, frame=0)]
+    assert QueueRules().frame_reasons(record) == {0: ["region over 25% of the image"]}
+
+
 def test_frames_get_pictures_in_the_order_they_need_a_look():
     from deid.review import MAX_FRAMES_RENDERED, frames_to_render
 

@@ -74,10 +74,11 @@ def load_corrections(path: Path) -> dict[str, FileCorrections]:
 
 
 def check_corrections(
-    corrections: dict[str, FileCorrections], size_of: Callable[[str], tuple[int, int, int] | None], path: Path,
+    corrections: dict[str, FileCorrections], size_of: Callable[[str], list[tuple[int, int]] | None], path: Path,
 ) -> None:
-    """UsageError for a file the run did not write (``size_of`` gives None, else width,
-    height and frames), a frame it does not have, or a box that is not inside its image."""
+    """UsageError for a file the run did not write (``size_of`` gives None, else the width
+    and height of each of its frames), a frame it does not have, or a box that is not
+    inside its frame."""
     for source, file in corrections.items():
         size = size_of(source)
         if size is None:
@@ -85,13 +86,13 @@ def check_corrections(
                 f"--corrections {path} names {source}, which the finished run neither wrote nor held back for review; "
                 "correct the files of this run's report"
             )
-        width, height, frames = size
         for frame in file.frames:
-            if not 0 <= frame.frame < frames:
+            if not 0 <= frame.frame < len(size):
                 raise UsageError(
-                    f"--corrections {path}: {source} has no frame {frame.frame} (it has {frames}, "
+                    f"--corrections {path}: {source} has no frame {frame.frame} (it has {len(size)}, "
                     "counted from 0); give the frame of the record's faces"
                 )
+            width, height = size[frame.frame]
             for name in DECISIONS:
                 for box in getattr(frame, name):
                     x1, y1, x2, y2 = box

@@ -51,8 +51,11 @@ class ReviewNeeded(ImageError):
     ``review.large_region = "refuse"``); ``faces`` are the records of what was found, so
     that the review page can show them."""
 
-    def __init__(self, message: str, faces: list, width: int, height: int, frames: int) -> None:
+    def __init__(
+        self, message: str, faces: list, width: int, height: int, frames: int, frame_sizes: list | None = None,
+    ) -> None:
         super().__init__(message)
+        self.frame_sizes = frame_sizes
         self.faces = faces
         self.width = width
         self.height = height

@@ -38,7 +38,8 @@ from deid.names import KEY_FILE, OutputNamer
 from deid.output import run_temp_prefix, set_temp_identity
 from deid.process import FileJob, FileResult, WorkItem, anonymize_pixels, cached_stages, decode_failure, failed_result
 from deid.report import (
-    FAILED, IMAGES_FILE, OK, SKIPPED, ImageRecord, RecordSpool, clear_report, iter_records, printable_path, write_report,
+    FAILED, IMAGES_FILE, OK, SKIPPED, ImageRecord, RecordSpool, clear_report, frame_size, iter_records, printable_path,
+    write_report,
 )
 from deid.results import Counts, FailedFile, Resumed, RunSummary
 from deid.runlock import RunLock, run_id
@@ -503,12 +504,12 @@ def _reviewed(path: str | Path, report: Path, src_dir: Path) -> dict[str, FileCo
     written by it, or held back for a review, each box inside its image) before anything is
     written."""
     corrections = load_corrections(Path(path))
-    sizes: dict[str, tuple[int, int, int]] = {}
+    sizes: dict[str, list[tuple[int, int]]] = {}
     try:
         for record in iter_records(report):
             # A file refused for review is failed with its size and boxes recorded.
             if record["source"] in corrections and record.get("width") and record["status"] in (OK, FAILED):
-                sizes[record["source"]] = (record["width"], record["height"], record.get("frames") or 1)
+                sizes[record["source"]] = [frame_size(record, i) for i in range(record.get("frames") or 1)]
     except (OSError, ValueError, KeyError) as exc:
         raise UsageError(
             f"--corrections needs the finished run's report ({report / IMAGES_FILE}: {exc}); finish the run first"

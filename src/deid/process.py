@@ -26,7 +26,7 @@ from deid.engine import Job
 from deid.errors import DecodeError, ImageError, ReviewNeeded
 from deid.journal import Stamp, file_stamp, sha256_bytes
 from deid.output import set_temp_identity, write_atomic
-from deid.report import FAILED, OK, FaceRecord, ImageRecord, TextRecord
+from deid.report import FAILED, OK, FaceRecord, ImageRecord, TextRecord, frame_sizes
 
 # A write that fails for lack of space fails every later file too; the message says how
 # to go on once there is room.
@@ -249,7 +249,7 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
     except ReviewNeeded as exc:
         record = ImageRecord(
             source=source.relative, output=None, status=FAILED, error=str(exc), width=exc.width,
-            height=exc.height, frames=exc.frames, faces=exc.faces,
+            height=exc.height, frames=exc.frames, faces=exc.faces, frame_sizes=exc.frame_sizes,
         )
         return FileResult(record, input_sha256, None, index=item.index)
     except Exception as exc:  # fail closed: whatever broke, this file is not written
@@ -274,6 +274,7 @@ def process_file(item: WorkItem, out_dir: Path, stages: Stages) -> FileResult:
         ],
         metadata_found=decoded.metadata_found,
         decisions=_decisions(faces_per_frame, item.corrections is not None),
+        frame_sizes=frame_sizes([frame.shape for frame in frames]),
     )
     return FileResult(record, input_sha256, sha256_bytes(encoded), input_stamp, output_stamp, item.index)
 
@@ -301,6 +302,7 @@ def refuse_large_regions(covered: list[Covered], frames: list[np.ndarray], max_r
                 f"({max_region:.0%}) trusts without a look; review it (deid review) and apply the "
                 "corrections with --resume --corrections",
                 records, frames[0].shape[1], frames[0].shape[0], len(frames),
+                frame_sizes([frame.shape for frame in frames]),
             )
 
 

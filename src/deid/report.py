@@ -71,6 +71,9 @@ class ImageRecord:
     # A reviewer's decisions applied to it (deid.corrections): {"decision": "drop" | "keep"
     # | "add", "box", "frame", "matched": detections it named}; None (absent) when none.
     decisions: list[dict[str, Any]] | None = None
+    # [width, height] of every frame, only when they differ (a TIFF's pages may): boxes of
+    # frame i are in frame i's pixels. None (absent) when every frame has width x height.
+    frame_sizes: list[list[int]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow copies: the report only serializes them, and dataclasses.asdict's deep
@@ -83,6 +86,8 @@ class ImageRecord:
             data["texts"] = [dict(vars(text)) for text in self.texts]
         if self.decisions is None:
             del data["decisions"]
+        if self.frame_sizes is None:
+            del data["frame_sizes"]
         data["metadata_found"] = list(self.metadata_found)
         data["source"] = printable_path(self.source)
         data["output"] = None if self.output is None else printable_path(self.output)
@@ -92,7 +97,22 @@ class ImageRecord:
     def from_dict(cls, data: dict[str, Any]) -> ImageRecord:
         faces = [FaceRecord(**face) for face in data.get("faces", [])]
         texts = None if data.get("texts") is None else [TextRecord(**text) for text in data["texts"]]
-        return cls(**{**data, "faces": faces, "texts": texts, "decisions": data.get("decisions")})
+        return cls(**{**data, "faces": faces, "texts": texts, "decisions": data.get("decisions"),
+                      "frame_sizes": data.get("frame_sizes")})
+
+
+def frame_size(record: dict[str, Any], frame: int) -> tuple[int, int]:
+    """(width, height) of frame ``frame`` of a record that has a size."""
+    sizes = record.get("frame_sizes")
+    if sizes and 0 <= frame < len(sizes):
+        return int(sizes[frame][0]), int(sizes[frame][1])
+    return int(record["width"]), int(record["height"])
+
+
+def frame_sizes(shapes: list[tuple[int, ...]]) -> list[list[int]] | None:
+    """The ``frame_sizes`` of a record whose frames have these array shapes."""
+    sizes = [[int(shape[1]), int(shape[0])] for shape in shapes]
+    return sizes if any(size != sizes[0] for size in sizes) else None
 
 
 def printable_path(path: str) -> str:

@@ -53,7 +53,7 @@ from deid.html_report import (
     script_hash,
 )
 from deid.output import write_atomic
-from deid.report import FAILED, IMAGES_FILE, OK, iter_records
+from deid.report import FAILED, IMAGES_FILE, OK, frame_size, iter_records
 from deid.results import RunSummary, VerifyReport
 
 REVIEW_FILE = "review.html"
@@ -182,7 +182,6 @@ class QueueRules:
         are left out. Every frame counts: a face on page 3 is as exposed as one on page 1."""
         if not record.get("width") or not record.get("height"):
             return {}
-        width, height = record["width"], record["height"]
         by_frame: dict[int, list[dict[str, Any]]] = {}
         # A reviewer's own boxes need no second look.
         for face in record.get("faces") or []:
@@ -191,7 +190,7 @@ class QueueRules:
         consented = {d.get("frame", 0) for d in record.get("decisions") or [] if d["decision"] == CONSENT}
         reasons: dict[int, list[str]] = {}
         for frame in sorted(by_frame.keys() | consented):
-            found = self._face_reasons(by_frame.get(frame, []), width, height)
+            found = self._face_reasons(by_frame.get(frame, []), *frame_size(record, frame))
             if frame in consented:
                 found.append(CONSENT_REASON)
             if found:
@@ -199,8 +198,6 @@ class QueueRules:
         return reasons
 
     def _face_reasons(self, faces: list[dict[str, Any]], width: int, height: int) -> list[str]:
-        # The record's size is its first frame's: every frame of an animation has it, and a
-        # page of another size is measured against it too (the record has no other).
         sides = [(f["box"][2] - f["box"][0], f["box"][3] - f["box"][1]) for f in faces]
         reasons = []
         if any(w * h > self.max_region * width * height for w, h in sides):
@@ -382,7 +379,7 @@ def frame_views(
     sizes = next((stills.sizes for stills in (made.get("outputSrc"), made.get("originalSrc")) if stills), [])
     views = []
     for frame in shown:
-        width, height = sizes[frame] if frame < len(sizes) else (record["width"], record["height"])
+        width, height = sizes[frame] if frame < len(sizes) else frame_size(record, frame)
         view: dict[str, Any] = {"frame": frame, "w": width, "h": height}
         for key, stills in made.items():
             view[key] = stills.urls.get(frame) if stills is not None else None
