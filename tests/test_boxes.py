@@ -181,3 +181,15 @@ def test_seen_by_is_carried_through_every_operation_and_defaults_to_one():
     assert Detections(boxes.xyxy, boxes.scores, boxes.detectors).seen_by.tolist() == [1, 1]
     with pytest.raises(ValueError, match="seen_by"):
         Detections(boxes.xyxy, boxes.scores, boxes.detectors, seen_by=[1])
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ([[0, 0, 10, 10]], np.zeros((0, 4)), np.zeros((1, 0))),  # nothing to lie inside
+    ([[0, 0, 10, 10]], [[0, 0, 20, 20]], [[1.0]]),
+    ([[0, 0, 10, 10]], [[5, 0, 20, 20], [100, 100, 110, 110]], [[0.5, 0.0]]),
+    ([[3, 3, 3, 9]], [[0, 0, 20, 20]], [[0.0]]),  # no area
+])
+def test_share_inside(a, b, expected):
+    from deid.boxes import share_inside
+
+    assert share_inside(np.asarray(a, dtype=float), np.asarray(b, dtype=float)) == pytest.approx(np.asarray(expected))

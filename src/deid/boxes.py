@@ -125,6 +125,13 @@ def nms(faces: Detections, iou_threshold: float) -> Detections:
     return faces[np.sort(kept)]
 
 
+def share_inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The share of each box of ``a`` (N x 4) that lies inside each box of ``b`` (M x 4):
+    N x M, 0 for a box of no area."""
+    inter, area_a, _ = _intersections(a, b)
+    return np.divide(inter, area_a[:, None], out=np.zeros_like(inter), where=area_a[:, None] > 0)
+
+
 def overlaps_any(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """For each box of ``a`` (N x 4), whether it intersects any box of ``b`` (M x 4)."""
     inter, _, _ = _intersections(a, b)

@@ -337,12 +337,9 @@ def config_with_overrides(args: argparse.Namespace) -> Config:
     return dataclasses.replace(config, anonymize=anonymize, detect=detect, output=output, text=text, **top)
 
 
-def counted(number: int, thing: str) -> str:
-    return f"{number} {thing}" + ("" if number == 1 else "s")
-
-
 def command_run(args: argparse.Namespace) -> int:
     import deid
+    from deid.pipeline import counted
 
     config = config_with_overrides(args)
     if args.rehash and not args.resume:

@@ -37,13 +37,13 @@ import os
 import posixpath
 import re
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from string import Template
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import numpy as np
@@ -180,6 +180,19 @@ class VerifyFindings:
         )
 
 
+Made = TypeVar("Made")
+
+
+def picture(make: Callable[[str], Made], path: str) -> tuple[Made | None, str | None]:
+    """(what ``make`` made of the file: its URL, its stills), or (None, why) when a
+    thumbnail cannot be made: one unreadable picture must not stop a page, which says why
+    it is missing."""
+    try:
+        return make(path), None
+    except (ImageError, OSError) as exc:
+        return None, (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+
+
 def gallery_item(record: dict[str, Any], index: int, findings: VerifyFindings, links: ImageLinks) -> dict[str, Any]:
     item: dict[str, Any] = {"n": index, "source": record["source"], "status": record["status"]}
     if record["status"] == FAILED:
@@ -190,12 +203,7 @@ def gallery_item(record: dict[str, Any], index: int, findings: VerifyFindings, l
     shown = [f for f in record["faces"] + texts if f.get("frame", 0) == 0]
     heads = sum(f.get("kind") == "head" for f in record["faces"])
     output = record["output"]
-    src, thumb_error = None, None
-    try:
-        src = links.link(output)
-    except (ImageError, OSError) as exc:
-        # A missing picture must not stop the report; the page says why it is missing.
-        thumb_error = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+    src, thumb_error = picture(links.link, output)
     item.update({
         "output": output,
         "src": src,

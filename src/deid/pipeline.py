@@ -436,8 +436,8 @@ def plan_run(
             progress(done, len(sources), status[FAILED])
     if consent is not None:
         lines.append(
-            f"consent: {_count(len(consent.names), 'participant')} enrolled from "
-            f"{_count(len(consent.photos), 'photo')} in {keep_faces}"
+            f"consent: {counted(len(consent.names), 'participant')} enrolled from "
+            f"{counted(len(consent.photos), 'photo')} in {keep_faces}"
         )
     lines.append(
         f"{len(sources)} files: {status[OK]} would be written, {status[FAILED]} would fail, "
@@ -446,7 +446,8 @@ def plan_run(
     return RunPlan(lines, status[FAILED])
 
 
-def _count(number: int, thing: str) -> str:
+def counted(number: int, thing: str) -> str:
+    """"1 photo", "2 photos": for the lines deid prints."""
     return f"{number} {thing}" + ("" if number == 1 else "s")
 
 

@@ -38,19 +38,19 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Any, TypeVar
+from typing import Any
 
 from deid.config import DEFAULT_MAX_REGION
 from deid.consent import CONSENT
 from deid.corrections import FORMAT_VERSION, REVIEWER
-from deid.errors import ImageError, UsageError
+from deid.errors import UsageError
 from deid.html_report import (
-    LOW_SCORE, FrameStills, ImageLinks, PageFiles, VerifyFindings, asset_text, page_script, read_verify, report_token,
-    script_hash,
+    LOW_SCORE, FrameStills, ImageLinks, PageFiles, VerifyFindings, asset_text, page_script, picture, read_verify,
+    report_token, script_hash,
 )
 from deid.output import write_atomic
 from deid.report import FAILED, IMAGES_FILE, OK, frame_size, iter_records
@@ -400,18 +400,6 @@ def frames_to_render(count: int, tiers: Iterable[Iterable[int]], most: int = MAX
         # The middle frame of each of ``room`` equal runs of the tier.
         chosen.update(left if len(left) <= room else [left[(2 * i + 1) * len(left) // (2 * room)] for i in range(room)])
     return sorted(chosen)
-
-
-Made = TypeVar("Made")
-
-
-def picture(make: Callable[[str], Made], path: str) -> tuple[Made | None, str | None]:
-    """(what ``make`` made of the file: its URL, its stills), or (None, why) when a
-    thumbnail cannot be made: one unreadable picture must not stop the page."""
-    try:
-        return make(path), None
-    except (ImageError, OSError) as exc:
-        return None, (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
 
 
 def queue_summary(queue: ReviewQueue) -> str:

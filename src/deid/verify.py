@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from deid.boxes import Detections, clip_boxes, enclosing_box, group_overlapping
+from deid.boxes import Detections, clip_boxes, enclosing_box, group_overlapping, share_inside
 from deid.config import DEVICES, ENGINES, DetectConfig, DetectorConfig, load_config
 from deid.decode import decode
 from deid.discover import FAIL, IMAGE, discover, read_regular_file
@@ -299,7 +299,7 @@ def verify(
         reid_not_checked = f"the audit extra is missing ({missing_audit})"
     else:
         reid_not_checked = ""
-    originals = _originals(report, Path(source)) if reid else {}
+    originals, decided = _from_run_report(report, Path(source) if reid else None)
 
     files = list(discover(out_dir))
     unreadable = [Unreadable(f.relative, f.reason or "") for f in files if f.kind == FAIL]
@@ -323,13 +323,14 @@ def verify(
     run_job(job, tasks, finished, build_engine(engine_name(engine, workers), size, device, ray_address))
     results.sort(key=lambda r: r.output)
 
-    found = [face for r in results for face in r.residual_faces]
-    decided = _decided_regions(report)
-    on_purpose = [face for face in found if _decided(face, decided)]
+    residual: list[ResidualFace] = []
+    on_purpose: list[ResidualFace] = []
+    for face in (face for r in results for face in r.residual_faces):
+        (on_purpose if _decided(face, decided) else residual).append(face)
     verified = VerifyReport(
         files=len(tasks),
         sampled_from=population if sample is not None else None,
-        residual_faces=[face for face in found if not _decided(face, decided)],
+        residual_faces=residual,
         residual_tags=[ResidualTags(r.output, r.residual_tags) for r in results if r.residual_tags],
         unreadable=unreadable + [Unreadable(r.output, r.error) for r in results if r.error],
         reidentifiable=_reidentifiable(results) if reid else None,
@@ -349,33 +350,12 @@ def verify(
     return VerifyResult(report, verified)
 
 
-def _decided_regions(report: Path) -> dict[tuple[str, int], np.ndarray]:
-    """(output, frame) -> boxes a person decided may stay visible, from the run's report
-    (none when there is no report)."""
-    from deid.report import IMAGES_FILE, OK, iter_records
-
-    regions: dict[tuple[str, int], list[list[float]]] = {}
-    if not (report / IMAGES_FILE).is_file():
-        return {}
-    for record in iter_records(report):
-        if record["status"] != OK or not record.get("decisions"):
-            continue
-        for decision in record["decisions"]:
-            if decision["decision"] in LEFT_VISIBLE_DECISIONS:
-                regions.setdefault((record["output"], int(decision.get("frame", 0))), []).append(decision["box"])
-    return {key: np.asarray(boxes, dtype=np.float64) for key, boxes in regions.items()}
-
-
 def _decided(face: ResidualFace, decided: dict[tuple[str, int], np.ndarray]) -> bool:
     """Whether most of ``face`` lies in a region a person decided may stay visible."""
     boxes = decided.get((face.output, face.frame))
     if boxes is None:
         return False
-    box = np.asarray(face.box, dtype=np.float64)
-    width = np.clip(np.minimum(boxes[:, 2], box[2]) - np.maximum(boxes[:, 0], box[0]), 0, None)
-    height = np.clip(np.minimum(boxes[:, 3], box[3]) - np.maximum(boxes[:, 1], box[1]), 0, None)
-    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
-    return bool((width * height / area >= DECIDED_SHARE).any())
+    return bool((share_inside([face.box], boxes) >= DECIDED_SHARE).any())
 
 
 def run_max_pixels(report: Path) -> int:
@@ -391,23 +371,34 @@ def run_max_pixels(report: Path) -> int:
         return OutputConfig.max_pixels
 
 
-def _originals(report: Path, source: Path) -> dict[str, tuple[Path, tuple]]:
-    """Output path -> (original file, faces covered), from the run's report."""
-    from deid.report import IMAGES_FILE, OK, read_records
+def _from_run_report(
+    report: Path, source: Path | None,
+) -> tuple[dict[str, tuple[Path, tuple]], dict[tuple[str, int], np.ndarray]]:
+    """From one pass over the run's ``images.jsonl``: output path -> (original file, faces
+    covered), for re-identification, when ``source`` is given; and (output, frame) -> boxes
+    a person decided may stay visible. A report is needed only for re-identification."""
+    from deid.report import IMAGES_FILE, OK, iter_records
 
-    if not source.is_dir():
+    if source is not None and not source.is_dir():
         raise UsageError(f"source {source} is not a folder; give the folder the run read (SRC)")
     if not (report / IMAGES_FILE).is_file():
-        raise UsageError(
-            f"no {IMAGES_FILE} in {report}: re-identification needs the run's report; give it with --report"
-        )
-    originals = {}
-    for record in read_records(report):
+        if source is not None:
+            raise UsageError(
+                f"no {IMAGES_FILE} in {report}: re-identification needs the run's report; give it with --report"
+            )
+        return {}, {}
+    originals: dict[str, tuple[Path, tuple]] = {}
+    decided: dict[tuple[str, int], list[list[float]]] = {}
+    for record in iter_records(report):
         if record["status"] != OK or not record["output"]:
             continue
-        faces = tuple((int(f.get("frame", 0)), tuple(f["box"])) for f in record["faces"])
-        originals[record["output"]] = (source / PurePosixPath(record["source"]), faces)
-    return originals
+        if source is not None:
+            faces = tuple((int(f.get("frame", 0)), tuple(f["box"])) for f in record["faces"])
+            originals[record["output"]] = (source / PurePosixPath(record["source"]), faces)
+        for decision in record.get("decisions") or []:
+            if decision["decision"] in LEFT_VISIBLE_DECISIONS:
+                decided.setdefault((record["output"], int(decision.get("frame", 0))), []).append(decision["box"])
+    return originals, {key: np.asarray(boxes, dtype=np.float64) for key, boxes in decided.items()}
 
 
 def _reidentifiable(results: list[FileAudit]) -> Reidentification:

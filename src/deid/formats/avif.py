@@ -52,10 +52,11 @@ class AvifFormat(ImageFormat):
         super().save(frames, buffer, config, animation, dpi)
         # libavif stamps an image sequence with the time it was encoded: zeroed, so that
         # the output says nothing of when it was made and is the same on every run.
-        data = bytearray(buffer.getvalue())
-        for at, size in movie_times(bytes(data)):
+        encoded = buffer.getvalue()
+        data = bytearray(encoded)
+        for at, size in movie_times(encoded):
             data[at:at + size] = bytes(size)
-        fp.write(bytes(data))
+        fp.write(data)
 
 
 def movie_times(data: bytes) -> list[tuple[int, int]]:
